@@ -299,7 +299,7 @@ pub fn outcome_json(outcome: &Result<Score, VerifyError>) -> Value {
     match outcome {
         Ok(score) => {
             let mut object = json!({
-                "reward": score.reward,
+                "reward": reward_json(score.reward),
                 "correct": score.correct,
                 "unscorable": null,
                 "details": score.details,
@@ -315,6 +315,14 @@ pub fn outcome_json(outcome: &Result<Score, VerifyError>) -> Value {
     }
 }
 
+/// An f32 reward as the shortest decimal that reads back to it (`1.1`, not `1.100000023841858`).
+fn reward_json(reward: f32) -> Value {
+    reward
+        .to_string()
+        .parse::<f64>()
+        .map_or(Value::Null, Value::from)
+}
+
 fn members_json(members: &[MemberScore]) -> Value {
     let map: Map<String, Value> = members
         .iter()
@@ -328,7 +336,7 @@ impl Evaluation {
     /// `{"reward": f|null, "correct": bool|null, "unscorable": reason|null, "verifiers": {name: {…}}}`.
     pub fn to_json(&self) -> Value {
         json!({
-            "reward": self.reward.as_ref().ok(),
+            "reward": self.reward.as_ref().ok().map(|r| reward_json(*r)),
             "correct": self.correct,
             "unscorable": self.reward.as_ref().err().map(ToString::to_string),
             "verifiers": members_json(&self.members),

@@ -43,7 +43,7 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    /// Where in a file (`V.toml:12 verifiers[1].of[0]`) and what is wrong there.
+    /// Where in a file (`V.toml:12`) and what is wrong there (`verifiers[1].of[0] …: …`).
     #[error("{location}: {message}")]
     At { location: String, message: String },
     /// A bad value given in code, naming the field.
@@ -105,7 +105,7 @@ impl VerifierSet {
             let at = format!("verifiers[{index}]");
             let built = build_weighted(entry.into_inner(), &at);
             members.push(built.map_err(|message| ConfigError::At {
-                location: format!("{origin}:{line} {at}"),
+                location: format!("{origin}:{line}"),
                 message,
             })?);
         }
@@ -129,10 +129,10 @@ fn build_weighted(mut table: Table, at: &str) -> Result<(Member, f32), String> {
         None => 1.0,
         Some(Value::Float(w)) => w as f32,
         Some(Value::Integer(w)) => w as f32,
-        Some(other) => return Err(format!("`weight` must be a number, got {other}")),
+        Some(other) => return Err(format!("{at}: `weight` must be a number, got {other}")),
     };
     if !weight.is_finite() {
-        return Err(format!("`weight` must be finite, got {weight}"));
+        return Err(format!("{at}: `weight` must be finite, got {weight}"));
     }
     Ok((build(table, at)?, weight))
 }

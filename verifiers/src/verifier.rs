@@ -89,7 +89,7 @@ pub enum VerifyError {
     MissingField { field: String },
     #[error("field `{field}` is invalid: {reason}")]
     InvalidField { field: String, reason: String },
-    #[error("gold answer `{gold}` is invalid: {reason}")]
+    #[error("invalid gold answer: {reason}")]
     InvalidGold { gold: String, reason: String },
     #[error("timed out after {0:?}")]
     Timeout(Duration),

@@ -170,10 +170,7 @@ fn integer_part(text: &str) -> Result<(String, bool, &str), LiteralError> {
     let (head, mut rest) = digits(text);
     let mut out = head.to_owned();
     let mut separator = None;
-    loop {
-        let Some(sep) = rest.chars().next().filter(|c| *c == ',' || *c == ' ') else {
-            break;
-        };
+    while let Some(sep) = rest.chars().next().filter(|c| *c == ',' || *c == ' ') {
         let (group, after) = digits(&rest[1..]);
         if group.is_empty() || separator.is_some_and(|s| s != sep) {
             break;
