@@ -183,7 +183,7 @@ impl ArithmeticChecker {
                 return judgement(
                     Verdict::GoldInvalid,
                     None,
-                    format!("gold `{}` {reason}", clip(gold)),
+                    format!("`{}` {reason}", clip(gold)),
                 );
             }
         };
@@ -427,4 +427,123 @@ fn required_numbers(value: &Value, field: &str) -> Result<Vec<Rational>, VerifyE
                 .map_err(|e| invalid(format!("`{text}`: {e}")))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checker(change: impl FnOnce(&mut ArithmeticConfig)) -> ArithmeticChecker {
+        let mut config = ArithmeticConfig::default();
+        change(&mut config);
+        ArithmeticChecker::new(config).unwrap()
+    }
+
+    #[test]
+    fn rounding_to_the_gold_places() {
+        let rounding = checker(|c| c.round_to_gold_places = true);
+        assert_eq!(
+            rounding.judge("3.14", r"\boxed{3.14159}").verdict,
+            Verdict::Correct
+        );
+        assert_eq!(
+            rounding.judge("3.14", r"\boxed{3.146}").verdict,
+            Verdict::Incorrect
+        );
+        assert_eq!(
+            rounding.judge("-0.5", r"\boxed{-0.45}").verdict,
+            Verdict::Correct,
+            "half away from zero"
+        );
+        // An integer gold has no places to round to: 18.4 is not 18.
+        assert_eq!(
+            rounding.judge("18", r"\boxed{18.4}").verdict,
+            Verdict::Incorrect
+        );
+        let exact = checker(|_| {});
+        assert_eq!(
+            exact.judge("3.14", r"\boxed{3.14159}").verdict,
+            Verdict::Incorrect
+        );
+    }
+
+    #[test]
+    fn relative_tolerance_is_the_decimal_typed() {
+        let tolerant = checker(|c| c.rel_tol = 0.01);
+        assert_eq!(
+            tolerant.judge("100", r"\boxed{101}").verdict,
+            Verdict::Correct,
+            "exactly at the bound"
+        );
+        assert_eq!(
+            tolerant.judge("100", r"\boxed{101.0001}").verdict,
+            Verdict::Incorrect
+        );
+        assert_eq!(
+            tolerant.judge("0", r"\boxed{0.0001}").verdict,
+            Verdict::Incorrect,
+            "relative to 0 is exact"
+        );
+        assert!(
+            ArithmeticChecker::new(ArithmeticConfig {
+                rel_tol: f64::NAN,
+                ..Default::default()
+            })
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn countdown_numbers_are_a_multiset() {
+        let countdown = checker(|c| c.policy = Policy::Expression);
+        let numbers: Vec<Rational> = [2, 2, 6]
+            .iter()
+            .map(|&n| Rational::from_integer(n.into()))
+            .collect();
+        let judge = |text: &str| {
+            countdown
+                .judge_with_numbers("10", text, Some(&numbers))
+                .verdict
+        };
+        assert_eq!(judge(r"\boxed{2 + 2 + 6}"), Verdict::Correct);
+        assert_eq!(
+            judge(r"\boxed{(6 - 2) * 2 + 2}"),
+            Verdict::Incorrect,
+            "2 used three times"
+        );
+        assert_eq!(judge(r"\boxed{6 + 2 * 2}"), Verdict::Correct);
+        assert_eq!(judge(r"\boxed{10}"), Verdict::Incorrect);
+    }
+
+    #[test]
+    fn verify_maps_fields_and_gold() {
+        let arithmetic = checker(|_| {});
+        let verify = |row: Value, completion: &str| {
+            arithmetic.verify(&Sample::new("", completion, row.as_object().unwrap()))
+        };
+        assert_eq!(
+            verify(serde_json::json!({"answer": 0.5}), r"\boxed{1/2}")
+                .unwrap()
+                .reward,
+            1.0
+        );
+        assert_eq!(
+            verify(serde_json::json!({}), r"\boxed{1}"),
+            Err(VerifyError::MissingField {
+                field: "answer".into()
+            })
+        );
+        assert!(matches!(
+            verify(serde_json::json!({"answer": [1]}), "x"),
+            Err(VerifyError::InvalidField { .. })
+        ));
+        let error = verify(serde_json::json!({"answer": "n/a"}), r"\boxed{1}").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid gold answer: `n/a` is not a number"
+        );
+        // A wrong answer is a score of 0, never an error.
+        let wrong = verify(serde_json::json!({"answer": "2"}), "no answer here").unwrap();
+        assert_eq!((wrong.reward, wrong.correct), (0.0, Some(false)));
+    }
 }
