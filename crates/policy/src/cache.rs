@@ -1,0 +1,122 @@
+//! The key/value cache, and the left padding of the rows it holds.
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+/// Keys and values of every layer for the tokens seen so far, plus each row's left padding.
+///
+/// Rows of a batch are left-padded to a common length; `padding[row]` pad positions at the
+/// start of a row are masked from attention, and the row's positions count from its first
+/// real token. A cache can be re-arranged along the batch: [`KvCache::repeat_rows`] to decode a
+/// prefilled prompt K ways, [`KvCache::select_rows`] to drop finished rows.
+#[derive(Debug, Clone)]
+pub struct KvCache {
+    /// Per layer: keys and values, each `[batch, kv_heads, len, head_dim]`.
+    layers: Vec<Option<(Tensor<4>, Tensor<4>)>>,
+    padding: Vec<usize>,
+    len: usize,
+}
+
+impl KvCache {
+    /// An empty cache for `layers` layers and rows with the given left padding.
+    pub fn new(layers: usize, padding: Vec<usize>) -> Self {
+        KvCache {
+            layers: vec![None; layers],
+            padding,
+            len: 0,
+        }
+    }
+
+    pub fn batch_size(&self) -> usize {
+        self.padding.len()
+    }
+
+    /// Positions held so far (pad positions included).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn padding(&self) -> &[usize] {
+        &self.padding
+    }
+
+    /// Keeps the listed rows, in that order (a row may be listed several times).
+    pub fn select_rows(&mut self, rows: &[usize], device: &Device) {
+        let index: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+        let index = Tensor::<1, Int>::from_data(TensorData::new(index, [rows.len()]), device);
+        for (keys, values) in self.layers.iter_mut().flatten() {
+            *keys = keys.clone().select(0, index.clone());
+            *values = values.clone().select(0, index.clone());
+        }
+        self.padding = rows.iter().map(|&r| self.padding[r]).collect();
+    }
+
+    /// Repeats each row `times` times in place: row r becomes rows `r·times .. (r+1)·times`.
+    pub fn repeat_rows(&mut self, times: usize, device: &Device) {
+        let rows: Vec<usize> = (0..self.batch_size())
+            .flat_map(|r| std::iter::repeat_n(r, times))
+            .collect();
+        self.select_rows(&rows, device);
+    }
+
+    /// The positions (for RoPE) of `new` tokens about to be appended, row-major `[batch, new]`.
+    pub(crate) fn positions(&self, new: usize) -> Vec<usize> {
+        let mut positions = Vec::with_capacity(self.batch_size() * new);
+        for &pad in &self.padding {
+            positions.extend((self.len..self.len + new).map(|t| t.saturating_sub(pad)));
+        }
+        positions
+    }
+
+    /// The additive attention mask for `new` tokens: `[batch, 1, new, len + new]`, 0 where a
+    /// query may look, a large negative number on the future and on padding.
+    ///
+    /// A finite number, not −∞: a pad query sees only padding, and softmax over a row of −∞
+    /// would be NaN (its output is unused, but a NaN would poison the gradients).
+    pub(crate) fn mask(&self, new: usize, device: &Device) -> Tensor<4> {
+        const HIDDEN: f32 = -1e9;
+        let total = self.len + new;
+        let mut bias = vec![0f32; self.batch_size() * new * total];
+        for (row, &pad) in self.padding.iter().enumerate() {
+            for q in 0..new {
+                let query_at = self.len + q;
+                let line = &mut bias[(row * new + q) * total..][..total];
+                for (key_at, value) in line.iter_mut().enumerate() {
+                    if key_at > query_at || key_at < pad {
+                        *value = HIDDEN;
+                    }
+                }
+            }
+        }
+        Tensor::from_data(
+            TensorData::new(bias, [self.batch_size(), 1, new, total]),
+            device,
+        )
+    }
+
+    /// Appends a layer's new keys and values and returns the whole sequence's.
+    pub(crate) fn extend(
+        &mut self,
+        layer: usize,
+        keys: Tensor<4>,
+        values: Tensor<4>,
+    ) -> (Tensor<4>, Tensor<4>) {
+        let (keys, values) = match self.layers[layer].take() {
+            None => (keys, values),
+            Some((old_keys, old_values)) => (
+                Tensor::cat(vec![old_keys, keys], 2),
+                Tensor::cat(vec![old_values, values], 2),
+            ),
+        };
+        self.layers[layer] = Some((keys.clone(), values.clone()));
+        (keys, values)
+    }
+
+    /// Records that `new` positions were appended (after every layer has been extended).
+    pub(crate) fn advance(&mut self, new: usize) {
+        self.len += new;
+    }
+}

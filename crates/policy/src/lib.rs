@@ -1,0 +1,25 @@
+//! # grpo-policy
+//!
+//! The policy GRPO trains: a Llama/Qwen2-shaped causal language model on burn, with a KV
+//! cache for sampling, log-prob helpers for the loss, tokenizers, and Hugging Face checkpoint
+//! loading. One code path runs on every burn backend compiled in: pass a `&Device`
+//! (`Device::flex()`, `Device::ndarray()`, `Device::wgpu(..)`, and `.autodiff()` to train).
+
+mod cache;
+mod checkpoint;
+mod config;
+mod error;
+mod logprobs;
+mod model;
+mod rope;
+mod tokenizer;
+
+pub use cache::KvCache;
+pub use config::{LmConfig, ModelType, RopeParameters, TokenIds};
+pub use error::{PolicyError, Result};
+pub use logprobs::{CompletionLogprobs, entropy, logsumexp, token_logprobs};
+pub use model::{Attention, CausalLm, Decoder, DecoderLayer, Mlp};
+pub use tokenizer::{ByteTokenizer, HfTokenizer, Tokenizer};
+
+/// burn, as this crate uses it (so downstream crates name the same version).
+pub use burn;

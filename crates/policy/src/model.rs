@@ -1,0 +1,222 @@
+//! The causal LM: Llama / Qwen2, in one screen per block.
+//!
+//! Field names follow Hugging Face's module tree (`model.layers.0.self_attn.q_proj`), so a
+//! checkpoint's tensor names are this struct's parameter paths and load without renaming.
+
+use burn::module::Module;
+use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig};
+use burn::tensor::activation::{silu, softmax};
+use burn::tensor::{Device, Int, Tensor};
+
+use crate::cache::KvCache;
+use crate::config::LmConfig;
+use crate::rope;
+
+/// A decoder-only language model (a burn [`Module`]).
+#[derive(Module, Debug)]
+pub struct CausalLm {
+    pub model: Decoder,
+    /// `None` when the head is tied to the token embedding.
+    pub lm_head: Option<Linear>,
+    #[module(skip)]
+    config: LmConfig,
+}
+
+/// The transformer trunk.
+#[derive(Module, Debug)]
+pub struct Decoder {
+    pub embed_tokens: Embedding,
+    pub layers: Vec<DecoderLayer>,
+    pub norm: RmsNorm,
+}
+
+/// Pre-norm block: `x + attn(norm(x))`, then `x + mlp(norm(x))`.
+#[derive(Module, Debug)]
+pub struct DecoderLayer {
+    pub self_attn: Attention,
+    pub mlp: Mlp,
+    pub input_layernorm: RmsNorm,
+    pub post_attention_layernorm: RmsNorm,
+}
+
+/// Grouped-query attention with rotary positions.
+#[derive(Module, Debug)]
+pub struct Attention {
+    pub q_proj: Linear,
+    pub k_proj: Linear,
+    pub v_proj: Linear,
+    pub o_proj: Linear,
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+}
+
+/// SwiGLU: `down(silu(gate(x)) · up(x))` (Shazeer 2020, eq. 6).
+#[derive(Module, Debug)]
+pub struct Mlp {
+    pub gate_proj: Linear,
+    pub up_proj: Linear,
+    pub down_proj: Linear,
+}
+
+fn linear(d_in: usize, d_out: usize, bias: bool, device: &Device) -> Linear {
+    LinearConfig::new(d_in, d_out).with_bias(bias).init(device)
+}
+
+impl CausalLm {
+    /// A randomly initialised model of the given shape (validated).
+    pub fn new(config: &LmConfig, device: &Device) -> crate::Result<Self> {
+        config.validate()?;
+        let (d, hd) = (config.hidden_size, config.head_size());
+        let (heads, kv_heads) = (config.num_attention_heads, config.kv_heads());
+        let norm = || {
+            RmsNormConfig::new(d)
+                .with_epsilon(config.rms_norm_eps)
+                .init(device)
+        };
+        let layers = (0..config.num_hidden_layers)
+            .map(|_| DecoderLayer {
+                self_attn: Attention {
+                    q_proj: linear(d, heads * hd, config.qkv_bias(), device),
+                    k_proj: linear(d, kv_heads * hd, config.qkv_bias(), device),
+                    v_proj: linear(d, kv_heads * hd, config.qkv_bias(), device),
+                    o_proj: linear(heads * hd, d, config.o_bias(), device),
+                    heads,
+                    kv_heads,
+                    head_dim: hd,
+                },
+                mlp: Mlp {
+                    gate_proj: linear(d, config.intermediate_size, false, device),
+                    up_proj: linear(d, config.intermediate_size, false, device),
+                    down_proj: linear(config.intermediate_size, d, false, device),
+                },
+                input_layernorm: norm(),
+                post_attention_layernorm: norm(),
+            })
+            .collect();
+        Ok(CausalLm {
+            model: Decoder {
+                embed_tokens: EmbeddingConfig::new(config.vocab_size, d).init(device),
+                layers,
+                norm: norm(),
+            },
+            lm_head: (!config.tie_word_embeddings)
+                .then(|| linear(d, config.vocab_size, false, device)),
+            config: config.clone(),
+        })
+    }
+
+    pub fn config(&self) -> &LmConfig {
+        &self.config
+    }
+
+    /// An empty cache for a batch whose rows have the given left padding.
+    pub fn new_cache(&self, padding: Vec<usize>) -> KvCache {
+        KvCache::new(self.config.num_hidden_layers, padding)
+    }
+
+    /// Logits for `tokens` `[batch, seq]` appended after what `cache` holds:
+    /// `[batch, seq, vocab]`. Works for a whole sequence (training, prefill) and for one new
+    /// token per row (decoding).
+    pub fn forward(&self, tokens: Tensor<2, Int>, cache: &mut KvCache) -> Tensor<3> {
+        self.logits(self.forward_hidden(tokens, cache))
+    }
+
+    /// The final-norm hidden states `[batch, seq, d_model]` (the LM head not applied), for
+    /// callers that need logits at a few positions only.
+    pub fn forward_hidden(&self, tokens: Tensor<2, Int>, cache: &mut KvCache) -> Tensor<3> {
+        let [batch, seq] = tokens.dims();
+        assert_eq!(
+            batch,
+            cache.batch_size(),
+            "tokens and cache disagree on the batch size"
+        );
+        let device = tokens.device();
+        let (cos, sin) = rope::tables(
+            &cache.positions(seq),
+            batch,
+            self.config.head_size(),
+            self.config.rope_theta,
+            &device,
+        );
+        let mask = cache.mask(seq, &device);
+        let mut x = self.model.embed_tokens.forward(tokens); // [batch, seq, d_model]
+        for (index, layer) in self.model.layers.iter().enumerate() {
+            let attended = layer.self_attn.forward(
+                layer.input_layernorm.forward(x.clone()),
+                &cos,
+                &sin,
+                &mask,
+                cache,
+                index,
+            );
+            x = x + attended;
+            x = x.clone() + layer.mlp.forward(layer.post_attention_layernorm.forward(x));
+        }
+        cache.advance(seq);
+        self.model.norm.forward(x)
+    }
+
+    /// The LM head: `[batch, seq, d_model]` → `[batch, seq, vocab]`.
+    pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
+        match &self.lm_head {
+            Some(head) => head.forward(hidden),
+            // Tied: the embedding matrix [vocab, d_model], transposed.
+            None => burn::tensor::module::linear(
+                hidden,
+                self.model.embed_tokens.weight.val().transpose(),
+                None,
+            ),
+        }
+    }
+}
+
+impl Attention {
+    /// `x`: `[batch, seq, d_model]` → `[batch, seq, d_model]`; appends this layer's keys and
+    /// values to `cache`.
+    fn forward(
+        &self,
+        x: Tensor<3>,
+        cos: &Tensor<4>,
+        sin: &Tensor<4>,
+        mask: &Tensor<4>,
+        cache: &mut KvCache,
+        layer: usize,
+    ) -> Tensor<3> {
+        let [batch, seq, _] = x.dims();
+        let (h, kv, hd) = (self.heads, self.kv_heads, self.head_dim);
+        // [batch, seq, heads·head_dim] → [batch, heads, seq, head_dim]
+        let split = |t: Tensor<3>, heads: usize| t.reshape([batch, seq, heads, hd]).swap_dims(1, 2);
+        let q = rope::apply(split(self.q_proj.forward(x.clone()), h), cos, sin);
+        let k = rope::apply(split(self.k_proj.forward(x.clone()), kv), cos, sin);
+        let v = split(self.v_proj.forward(x), kv);
+        let (k, v) = cache.extend(layer, k, v); // [batch, kv_heads, total, head_dim]
+        let total = k.dims()[2];
+        // Each key/value head serves heads/kv_heads query heads (GQA, Ainslie et al. 2023):
+        // [batch, kv, total, hd] → [batch, kv, group, total, hd] → [batch, heads, total, hd]
+        let group = h / kv;
+        let repeat = |t: Tensor<4>| {
+            if group == 1 {
+                t
+            } else {
+                t.reshape([batch, kv, 1, total, hd])
+                    .repeat_dim(2, group)
+                    .reshape([batch, h, total, hd])
+            }
+        };
+        let (k, v) = (repeat(k), repeat(v));
+        // softmax(q·kᵀ/√d + mask)·v (Vaswani et al. 2017, eq. 1)
+        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((hd as f32).sqrt()) + mask.clone();
+        let context = softmax(scores, 3).matmul(v); // [batch, heads, seq, head_dim]
+        // [batch, heads, seq, head_dim] → [batch, seq, heads·head_dim]
+        self.o_proj
+            .forward(context.swap_dims(1, 2).reshape([batch, seq, h * hd]))
+    }
+}
+
+impl Mlp {
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        self.down_proj
+            .forward(silu(self.gate_proj.forward(x.clone())) * self.up_proj.forward(x))
+    }
+}

@@ -1,0 +1,174 @@
+//! Saving and loading: round trips, and clear errors for bad checkpoints.
+
+mod common;
+
+use std::path::Path;
+
+use common::{devices, fixtures, floats, int_tensor};
+use grpo_policy::burn::tensor::Device;
+use grpo_policy::{CausalLm, LmConfig, PolicyError};
+
+fn logits(model: &CausalLm, device: &Device) -> Vec<f32> {
+    let mut cache = model.new_cache(vec![0]);
+    floats(model.forward(int_tensor(&[vec![3, 1, 4, 1, 5]], device), &mut cache))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+/// Rewrites the JSON header of a safetensors file with `edit`, keeping the data as it is.
+fn edit_header(path: &Path, edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>)) {
+    let bytes = std::fs::read(path).unwrap();
+    let length = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + length]).unwrap();
+    edit(&mut header);
+    let mut text = serde_json::to_vec(&header).unwrap();
+    while text.len() % 8 != 0 {
+        text.push(b' ');
+    }
+    let mut out = (text.len() as u64).to_le_bytes().to_vec();
+    out.extend(text);
+    out.extend(&bytes[8 + length..]);
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn our_checkpoints_and_safetensors_round_trip_exactly() {
+    for (name, device) in devices() {
+        let mut config = LmConfig::small(50, 32, 2, 4, 64);
+        config.num_key_value_heads = Some(2);
+        config.tie_word_embeddings = false;
+        device.seed(5);
+        let model = CausalLm::new(&config, &device).unwrap();
+        let before = logits(&model, &device);
+        let dir = tempfile::tempdir().unwrap();
+
+        model.save(&dir.path().join("ours")).unwrap();
+        let again = CausalLm::load(&dir.path().join("ours"), &device).unwrap();
+        assert_eq!(
+            logits(&again, &device),
+            before,
+            "{name}: burnpack round trip"
+        );
+
+        model.save_safetensors(&dir.path().join("hf")).unwrap();
+        let again = CausalLm::load(&dir.path().join("hf"), &device).unwrap();
+        assert_eq!(
+            logits(&again, &device),
+            before,
+            "{name}: safetensors round trip"
+        );
+        assert_eq!(again.config(), model.config());
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("hf"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    }
+}
+
+#[test]
+fn a_hugging_face_checkpoint_saves_back_to_the_same_tensors() {
+    let device = devices()[0].1.clone();
+    let source = fixtures().join("qwen2-tied");
+    let model = CausalLm::load(&source, &device).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    model.save_safetensors(dir.path()).unwrap();
+    let header = |path: &Path| {
+        let bytes = std::fs::read(path).unwrap();
+        let length = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let mut map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&bytes[8..8 + length]).unwrap();
+        map.remove("__metadata__");
+        map.into_iter()
+            .map(|(k, v)| (k, v["shape"].clone()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    assert_eq!(
+        header(&dir.path().join("model.safetensors")),
+        header(&source.join("model.safetensors"))
+    );
+    let reloaded = CausalLm::load(dir.path(), &device).unwrap();
+    assert_eq!(logits(&reloaded, &device), logits(&model, &device));
+}
+
+#[test]
+fn bad_checkpoints_are_clear_errors() {
+    let device = devices()[0].1.clone();
+    let source = fixtures().join("llama-untied");
+    let dir = tempfile::tempdir().unwrap();
+
+    // An unsupported architecture.
+    let gpt2 = dir.path().join("gpt2");
+    copy_dir(&source, &gpt2);
+    let config = std::fs::read_to_string(gpt2.join("config.json"))
+        .unwrap()
+        .replace("\"llama\"", "\"gpt2\"");
+    std::fs::write(gpt2.join("config.json"), config).unwrap();
+    let error = CausalLm::load(&gpt2, &device).unwrap_err();
+    assert!(
+        matches!(error, PolicyError::UnsupportedModelType { .. }),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("config.json") && error.to_string().contains("gpt2"),
+        "{error}"
+    );
+
+    // A missing tensor.
+    let missing = dir.path().join("missing");
+    copy_dir(&source, &missing);
+    edit_header(&missing.join("model.safetensors"), |h| {
+        h.remove("model.layers.1.mlp.up_proj.weight");
+    });
+    let error = CausalLm::load(&missing, &device).unwrap_err().to_string();
+    assert!(
+        error.contains("model.layers.1.mlp.up_proj.weight") && error.contains("missing"),
+        "{error}"
+    );
+
+    // A mis-shaped tensor.
+    let shaped = dir.path().join("shaped");
+    copy_dir(&source, &shaped);
+    edit_header(&shaped.join("model.safetensors"), |h| {
+        h["model.layers.0.self_attn.k_proj.weight"]["shape"] = serde_json::json!([48, 24]);
+    });
+    let error = CausalLm::load(&shaped, &device).unwrap_err().to_string();
+    assert!(
+        error.contains("model.layers.0.self_attn.k_proj.weight"),
+        "{error}"
+    );
+    assert!(
+        error.contains("[48, 24]") && error.contains("[24, 48]"),
+        "{error}"
+    );
+
+    // A truncated file.
+    let truncated = dir.path().join("truncated");
+    copy_dir(&source, &truncated);
+    let bytes = std::fs::read(truncated.join("model.safetensors")).unwrap();
+    std::fs::write(
+        truncated.join("model.safetensors"),
+        &bytes[..bytes.len() / 2],
+    )
+    .unwrap();
+    let error = CausalLm::load(&truncated, &device).unwrap_err().to_string();
+    assert!(
+        error.contains("model.safetensors") && error.contains("truncated"),
+        "{error}"
+    );
+
+    // No weights at all.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::copy(source.join("config.json"), empty.join("config.json")).unwrap();
+    let error = CausalLm::load(&empty, &device).unwrap_err().to_string();
+    assert!(error.contains("no model.safetensors"), "{error}");
+}
