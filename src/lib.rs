@@ -13,4 +13,5 @@
 //! The `grpo` binary is the command line: `grpo score --verifiers V.toml INPUT.jsonl`.
 
 pub use grpo_policy as policy;
+pub use grpo_sampler as sampler;
 pub use grpo_verifiers as verifiers;

@@ -1,5 +1,7 @@
 //! The `grpo` command line.
 
+mod device;
+mod sample;
 mod score;
 
 use clap::{Parser, Subcommand};
@@ -19,12 +21,15 @@ struct Cli {
 enum Command {
     /// Score completions with the verifiers of a V.toml: one JSON line out per line in.
     Score(score::ScoreArgs),
+    /// Sample completions from a model (a Hugging Face directory or one of our checkpoints).
+    Sample(sample::SampleArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Score(args) => score::run(&args),
+        Command::Sample(args) => sample::run(&args),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

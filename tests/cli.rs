@@ -126,3 +126,58 @@ fn a_bad_config_is_an_error_naming_file_line_and_field() {
     assert!(stderr.contains("V.toml:4: verifiers[1]"), "{stderr}");
     assert!(stderr.contains("unknown field `patern`"), "{stderr}");
 }
+
+#[test]
+fn sample_prints_the_greedy_continuation_as_json() {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crates/policy/tests/fixtures/qwen2-tied"
+    );
+    let reference: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{dir}/reference.json")).unwrap())
+            .unwrap();
+    let case = &reference["cases"][0];
+    let args = [
+        "sample",
+        "--model",
+        dir,
+        "--prompt",
+        case["text"].as_str().unwrap(),
+        "--temperature",
+        "0",
+        "--max-new-tokens",
+        "8",
+        "--num-generations",
+        "2",
+        "--json",
+    ];
+    let output = grpo(&args, "");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let completions = printed["completions"].as_array().unwrap();
+    assert_eq!(completions.len(), 2);
+    for completion in completions {
+        let ids = completion["token_ids"].as_array().unwrap();
+        assert_eq!(ids[..], case["greedy"].as_array().unwrap()[..ids.len()]);
+        assert!(completion["text"].is_string());
+        assert!(matches!(
+            completion["finish_reason"].as_str(),
+            Some("stop" | "length")
+        ));
+    }
+}
+
+#[test]
+fn sample_names_a_model_directory_that_cannot_load() {
+    let output = grpo(
+        &["sample", "--model", "/nonexistent/model", "--prompt", "x"],
+        "",
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("/nonexistent/model"), "{stderr}");
+}

@@ -110,6 +110,11 @@ impl CausalLm {
         &self.config
     }
 
+    /// The device the weights live on.
+    pub fn device(&self) -> Device {
+        self.model.embed_tokens.weight.val().device()
+    }
+
     /// An empty cache for a batch whose rows have the given left padding.
     pub fn new_cache(&self, padding: Vec<usize>) -> KvCache {
         KvCache::new(self.config.num_hidden_layers, padding)

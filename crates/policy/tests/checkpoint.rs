@@ -172,3 +172,117 @@ fn bad_checkpoints_are_clear_errors() {
     let error = CausalLm::load(&empty, &device).unwrap_err().to_string();
     assert!(error.contains("no model.safetensors"), "{error}");
 }
+
+/// The tensors of a safetensors file: name → (dtype, shape, bytes).
+fn read_tensors(path: &Path) -> std::collections::BTreeMap<String, (String, Vec<usize>, Vec<u8>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let length = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + length]).unwrap();
+    let data = &bytes[8 + length..];
+    header
+        .into_iter()
+        .filter(|(name, _)| name != "__metadata__")
+        .map(|(name, entry)| {
+            let [begin, end] = [0, 1].map(|i| entry["data_offsets"][i].as_u64().unwrap() as usize);
+            let shape = entry["shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap() as usize)
+                .collect();
+            (
+                name,
+                (
+                    entry["dtype"].as_str().unwrap().to_owned(),
+                    shape,
+                    data[begin..end].to_vec(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Writes a safetensors file (the format: u64 header length, JSON header, data).
+fn write_tensors(path: &Path, tensors: &[(&String, &(String, Vec<usize>, Vec<u8>))]) {
+    let mut header = serde_json::Map::new();
+    let mut data = Vec::new();
+    for (name, (dtype, shape, bytes)) in tensors {
+        let begin = data.len();
+        data.extend_from_slice(bytes);
+        header.insert(
+            (*name).clone(),
+            serde_json::json!({"dtype": dtype, "shape": shape, "data_offsets": [begin, data.len()]}),
+        );
+    }
+    let mut text = serde_json::to_vec(&header).unwrap();
+    while text.len() % 8 != 0 {
+        text.push(b' ');
+    }
+    let mut out = (text.len() as u64).to_le_bytes().to_vec();
+    out.extend(text);
+    out.extend(data);
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn a_sharded_checkpoint_loads_like_the_single_file() {
+    let device = devices()[0].1.clone();
+    let source = fixtures().join("llama-untied");
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["config.json", "generation_config.json", "tokenizer.json"] {
+        std::fs::copy(source.join(file), dir.path().join(file)).unwrap();
+    }
+    let tensors = read_tensors(&source.join("model.safetensors"));
+    let entries: Vec<_> = tensors.iter().collect();
+    let (first, second) = entries.split_at(entries.len() / 2);
+    let mut weight_map = serde_json::Map::new();
+    for (shard, part) in [
+        ("model-00001-of-00002.safetensors", first),
+        ("model-00002-of-00002.safetensors", second),
+    ] {
+        write_tensors(&dir.path().join(shard), part);
+        for (name, _) in part {
+            weight_map.insert((*name).clone(), serde_json::json!(shard));
+        }
+    }
+    let index = serde_json::json!({"metadata": {}, "weight_map": weight_map});
+    std::fs::write(
+        dir.path().join("model.safetensors.index.json"),
+        index.to_string(),
+    )
+    .unwrap();
+
+    let sharded = CausalLm::load(dir.path(), &device).unwrap();
+    let single = CausalLm::load(&source, &device).unwrap();
+    assert_eq!(logits(&sharded, &device), logits(&single, &device));
+}
+
+#[test]
+fn a_bfloat16_checkpoint_is_widened_to_f32() {
+    let device = devices()[0].1.clone();
+    let source = fixtures().join("qwen2-tied");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(source.join("config.json"), dir.path().join("config.json")).unwrap();
+    let tensors = read_tensors(&source.join("model.safetensors"));
+    // bf16 is the top half of an f32 (truncation: the exact bf16 of these values is within 2⁻⁸).
+    let halved: std::collections::BTreeMap<String, (String, Vec<usize>, Vec<u8>)> = tensors
+        .into_iter()
+        .map(|(name, (_, shape, bytes))| {
+            let bf16: Vec<u8> = bytes.chunks(4).flat_map(|f| [f[2], f[3]]).collect();
+            (name, ("BF16".to_owned(), shape, bf16))
+        })
+        .collect();
+    write_tensors(
+        &dir.path().join("model.safetensors"),
+        &halved.iter().collect::<Vec<_>>(),
+    );
+
+    let widened = CausalLm::load(dir.path(), &device).unwrap();
+    let exact = CausalLm::load(&source, &device).unwrap();
+    let diff = common::max_abs_diff(&logits(&widened, &device), &logits(&exact, &device));
+    assert!(
+        diff > 0.0 && diff < 0.25,
+        "bf16 weights give nearby logits, got max abs diff {diff}"
+    );
+}

@@ -1,0 +1,269 @@
+//! The decoding loop: prefill each prompt once, repeat its cache K ways, decode every live row
+//! together, and let finished rows leave the batch.
+
+use grpo_policy::burn::tensor::{Device, Int, Tensor, TensorData};
+use grpo_policy::{CausalLm, Tokenizer};
+
+use crate::rng::Stream;
+use crate::select::choose;
+use crate::stop::find_stop;
+use crate::{SamplerError, SamplingConfig};
+
+/// Why a completion ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// An EOS or stop token, or a stop string.
+    Stop,
+    /// `max_new_tokens` reached.
+    Length,
+}
+
+/// One sampled completion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    /// Which prompt (its index in the input): the GRPO group.
+    pub group: usize,
+    /// Which of the prompt's K samples.
+    pub sample: usize,
+    /// Every sampled token, the EOS/stop token and the tokens of a stop string included (they
+    /// were sampled, so the trainer scores them).
+    pub token_ids: Vec<u32>,
+    /// The decoded completion, cut before a stop string and without special tokens.
+    pub text: String,
+    /// Per token: log π(token) under softmax(logits / T), before top-k/top-p/min-p.
+    pub logprobs: Vec<f32>,
+    pub finish_reason: FinishReason,
+    /// The stop string that ended the completion, if one did.
+    pub stop_string: Option<String>,
+}
+
+/// The completions of a batch of prompts: `num_generations` per prompt, grouped by prompt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rollouts {
+    /// The prompts' token ids, in input order.
+    pub prompt_ids: Vec<Vec<u32>>,
+    /// Prompt 0's K completions, then prompt 1's, …
+    pub completions: Vec<Completion>,
+}
+
+/// How the sampler spends compute. The defaults are what you want; the switches exist to
+/// measure what the KV cache and prefix sharing buy (see the `sampler` benchmark).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Strategy {
+    /// Prefill each prompt once and repeat its cache K times (otherwise prefill B·K rows).
+    pub share_prefix: bool,
+    /// Decode one token per step from the KV cache (otherwise recompute the whole sequence).
+    pub kv_cache: bool,
+}
+
+impl Default for Strategy {
+    fn default() -> Self {
+        Strategy {
+            share_prefix: true,
+            kv_cache: true,
+        }
+    }
+}
+
+/// Draws K completions per prompt.
+///
+/// ```
+/// use grpo_policy::{ByteTokenizer, CausalLm, LmConfig, burn::tensor::Device};
+/// use grpo_sampler::{Sampler, SamplingConfig};
+///
+/// let device = Device::flex();
+/// let model = CausalLm::new(&LmConfig::small(ByteTokenizer::VOCAB_SIZE, 32, 1, 2, 64), &device).unwrap();
+/// let config = SamplingConfig { num_generations: 4, max_new_tokens: 8, seed: 1, ..Default::default() };
+/// let rollouts = Sampler::default().sample(&model, &ByteTokenizer, &["12+7=".into()], &config).unwrap();
+/// assert_eq!(rollouts.completions.len(), 4);
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sampler {
+    pub strategy: Strategy,
+}
+
+/// A row still decoding.
+struct Live {
+    index: usize,
+    stream: Stream,
+    /// Bytes of the text already searched for stop strings.
+    checked: usize,
+}
+
+impl Sampler {
+    pub fn sample(
+        &self,
+        model: &CausalLm,
+        tokenizer: &dyn Tokenizer,
+        prompts: &[String],
+        config: &SamplingConfig,
+    ) -> Result<Rollouts, SamplerError> {
+        config.validate()?;
+        let k = config.num_generations;
+        let device = model.device();
+        let prompt_ids: Vec<Vec<u32>> = prompts.iter().map(|p| tokenizer.encode(p)).collect();
+        if let Some(empty) = prompt_ids.iter().position(Vec::is_empty) {
+            return Err(SamplerError::EmptyPrompt { index: empty });
+        }
+        let vocab = model.config().vocab_size;
+        if let Some(&bad) = prompt_ids
+            .iter()
+            .flatten()
+            .find(|&&id| id as usize >= vocab)
+        {
+            return Err(SamplerError::TokenOutOfVocabulary { id: bad, vocab });
+        }
+        let mut stop_ids = tokenizer.eos_ids().to_vec();
+        stop_ids.extend(&config.stop_token_ids);
+
+        // Every (prompt, sample) pair, in output order.
+        let mut completions: Vec<Completion> = (0..prompts.len() * k)
+            .map(|i| Completion {
+                group: i / k,
+                sample: i % k,
+                token_ids: Vec::new(),
+                text: String::new(),
+                logprobs: Vec::new(),
+                finish_reason: FinishReason::Length,
+                stop_string: None,
+            })
+            .collect();
+        let mut live: Vec<Live> = (0..completions.len())
+            .map(|i| Live {
+                index: i,
+                stream: Stream::new(config.seed, i / k, i % k),
+                checked: 0,
+            })
+            .collect();
+
+        // Prefill: [B, P] (left-padded) then repeat K ways, or [B·K, P] without sharing.
+        let rows: Vec<&Vec<u32>> = if self.strategy.share_prefix {
+            prompt_ids.iter().collect()
+        } else {
+            prompt_ids
+                .iter()
+                .flat_map(|p| std::iter::repeat_n(p, k))
+                .collect()
+        };
+        let (tokens, padding) = left_padded(&rows, tokenizer.pad_id(), &device);
+        let mut cache = model.new_cache(padding);
+        let hidden = model.forward_hidden(tokens, &mut cache);
+        let width = hidden.dims()[1];
+        let mut logits = last_position_logits(model, hidden, width);
+        if self.strategy.share_prefix && k > 1 {
+            cache.repeat_rows(k, &device);
+            let repeated: Vec<usize> = (0..prompts.len())
+                .flat_map(|b| std::iter::repeat_n(b, k))
+                .collect();
+            logits = logits.select(0, index(&repeated, &device));
+        }
+
+        for step in 0..config.max_new_tokens {
+            let uniforms: Vec<f32> = live.iter_mut().map(|row| row.stream.uniform()).collect();
+            let (ids, logprobs) = choose(logits, &uniforms, config);
+            let mut still: Vec<usize> = Vec::with_capacity(live.len());
+            for (position, row) in live.iter_mut().enumerate() {
+                let completion = &mut completions[row.index];
+                completion.token_ids.push(ids[position]);
+                completion.logprobs.push(logprobs[position]);
+                if stop_ids.contains(&ids[position]) {
+                    completion.finish_reason = FinishReason::Stop;
+                    continue;
+                }
+                if !config.stop_strings.is_empty() {
+                    let text = tokenizer.decode(&completion.token_ids);
+                    if let Some((at, which)) = find_stop(&text, row.checked, &config.stop_strings) {
+                        completion.finish_reason = FinishReason::Stop;
+                        completion.stop_string = Some(config.stop_strings[which].clone());
+                        completion.text = text[..at].to_owned();
+                        continue;
+                    }
+                    row.checked = text.len();
+                }
+                still.push(position);
+            }
+            if still.is_empty() || step + 1 == config.max_new_tokens {
+                break;
+            }
+            // Finished rows leave the batch: the cache and the next step follow live rows only.
+            if still.len() < live.len() {
+                cache.select_rows(&still, &device);
+                let mut keep = vec![false; live.len()];
+                for &position in &still {
+                    keep[position] = true;
+                }
+                let mut keep = keep.into_iter();
+                live.retain(|_| keep.next().unwrap_or(false));
+            }
+            let next: Vec<u32> = still.iter().map(|&p| ids[p]).collect();
+            logits = if self.strategy.kv_cache {
+                let hidden = model.forward_hidden(column(&next, &device), &mut cache);
+                last_position_logits(model, hidden, 1)
+            } else {
+                // Full recompute of every live row from its prompt (the benchmark's baseline).
+                let sequences: Vec<Vec<u32>> = live
+                    .iter()
+                    .map(|row| {
+                        let c = &completions[row.index];
+                        prompt_ids[c.group]
+                            .iter()
+                            .chain(&c.token_ids)
+                            .copied()
+                            .collect()
+                    })
+                    .collect();
+                let refs: Vec<&Vec<u32>> = sequences.iter().collect();
+                let (tokens, padding) = left_padded(&refs, tokenizer.pad_id(), &device);
+                cache = model.new_cache(padding);
+                let hidden = model.forward_hidden(tokens, &mut cache);
+                let width = hidden.dims()[1];
+                last_position_logits(model, hidden, width)
+            };
+        }
+        for completion in &mut completions {
+            if completion.stop_string.is_none() {
+                completion.text = tokenizer.decode(&completion.token_ids);
+            }
+        }
+        Ok(Rollouts {
+            prompt_ids,
+            completions,
+        })
+    }
+}
+
+/// The LM head at the last position only: `[rows, width, d]` → `[rows, vocab]`.
+fn last_position_logits(model: &CausalLm, hidden: Tensor<3>, width: usize) -> Tensor<2> {
+    let last = hidden.narrow(1, width - 1, 1); // [rows, 1, d_model]
+    let logits = model.logits(last); // [rows, 1, vocab]
+    let [rows, _, vocab] = logits.dims();
+    logits.reshape([rows, vocab])
+}
+
+/// Rows left-padded with `pad` to a common width: `[rows, width]`, and each row's padding.
+fn left_padded(rows: &[&Vec<u32>], pad: u32, device: &Device) -> (Tensor<2, Int>, Vec<usize>) {
+    let width = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+    let mut flat = Vec::with_capacity(rows.len() * width);
+    let mut padding = Vec::with_capacity(rows.len());
+    for row in rows {
+        padding.push(width - row.len());
+        flat.extend(std::iter::repeat_n(i64::from(pad), width - row.len()));
+        flat.extend(row.iter().map(|&t| i64::from(t)));
+    }
+    (
+        Tensor::from_data(TensorData::new(flat, [rows.len(), width]), device),
+        padding,
+    )
+}
+
+/// One token per row: `[rows, 1]`.
+fn column(ids: &[u32], device: &Device) -> Tensor<2, Int> {
+    let flat: Vec<i64> = ids.iter().map(|&t| i64::from(t)).collect();
+    Tensor::from_data(TensorData::new(flat, [ids.len(), 1]), device)
+}
+
+fn index(rows: &[usize], device: &Device) -> Tensor<1, Int> {
+    let flat: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+    Tensor::from_data(TensorData::new(flat, [rows.len()]), device)
+}
