@@ -227,7 +227,7 @@ impl LmConfig {
                 return invalid(field, "must be positive".into());
             }
         }
-        if self.head_dim.is_none() && self.hidden_size % self.num_attention_heads != 0 {
+        if self.head_dim.is_none() && !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return invalid(
                 "num_attention_heads",
                 format!(
@@ -236,7 +236,7 @@ impl LmConfig {
                 ),
             );
         }
-        if self.num_attention_heads % self.kv_heads() != 0 {
+        if !self.num_attention_heads.is_multiple_of(self.kv_heads()) {
             return invalid(
                 "num_key_value_heads",
                 format!(
@@ -246,7 +246,7 @@ impl LmConfig {
                 ),
             );
         }
-        if self.head_size() % 2 != 0 {
+        if !self.head_size().is_multiple_of(2) {
             return invalid(
                 "head_dim",
                 format!("({}) must be even for rotary embeddings", self.head_size()),

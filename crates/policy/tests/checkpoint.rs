@@ -21,21 +21,11 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Rewrites the JSON header of a safetensors file with `edit`, keeping the data as it is.
-fn edit_header(path: &Path, edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>)) {
-    let bytes = std::fs::read(path).unwrap();
-    let length = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let mut header: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&bytes[8..8 + length]).unwrap();
-    edit(&mut header);
-    let mut text = serde_json::to_vec(&header).unwrap();
-    while text.len() % 8 != 0 {
-        text.push(b' ');
-    }
-    let mut out = (text.len() as u64).to_le_bytes().to_vec();
-    out.extend(text);
-    out.extend(&bytes[8 + length..]);
-    std::fs::write(path, out).unwrap();
+/// Rewrites a safetensors file's table of tensors with `edit` (data bytes travel with it).
+fn edit_tensors(path: &Path, edit: impl FnOnce(&mut Tensors)) {
+    let mut tensors = read_tensors(path);
+    edit(&mut tensors);
+    write_tensors(path, &tensors.iter().collect::<Vec<_>>());
 }
 
 #[test]
@@ -81,19 +71,15 @@ fn a_hugging_face_checkpoint_saves_back_to_the_same_tensors() {
     let model = CausalLm::load(&source, &device).unwrap();
     let dir = tempfile::tempdir().unwrap();
     model.save_safetensors(dir.path()).unwrap();
-    let header = |path: &Path| {
-        let bytes = std::fs::read(path).unwrap();
-        let length = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-        let mut map: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_slice(&bytes[8..8 + length]).unwrap();
-        map.remove("__metadata__");
-        map.into_iter()
-            .map(|(k, v)| (k, v["shape"].clone()))
-            .collect::<std::collections::BTreeMap<_, _>>()
+    let shapes = |path: &Path| {
+        read_tensors(path)
+            .into_iter()
+            .map(|(name, (_, shape, _))| (name, shape))
+            .collect::<Vec<_>>()
     };
     assert_eq!(
-        header(&dir.path().join("model.safetensors")),
-        header(&source.join("model.safetensors"))
+        shapes(&dir.path().join("model.safetensors")),
+        shapes(&source.join("model.safetensors"))
     );
     let reloaded = CausalLm::load(dir.path(), &device).unwrap();
     assert_eq!(logits(&reloaded, &device), logits(&model, &device));
@@ -125,8 +111,8 @@ fn bad_checkpoints_are_clear_errors() {
     // A missing tensor.
     let missing = dir.path().join("missing");
     copy_dir(&source, &missing);
-    edit_header(&missing.join("model.safetensors"), |h| {
-        h.remove("model.layers.1.mlp.up_proj.weight");
+    edit_tensors(&missing.join("model.safetensors"), |t| {
+        t.remove("model.layers.1.mlp.up_proj.weight");
     });
     let error = CausalLm::load(&missing, &device).unwrap_err().to_string();
     assert!(
@@ -137,8 +123,10 @@ fn bad_checkpoints_are_clear_errors() {
     // A mis-shaped tensor.
     let shaped = dir.path().join("shaped");
     copy_dir(&source, &shaped);
-    edit_header(&shaped.join("model.safetensors"), |h| {
-        h["model.layers.0.self_attn.k_proj.weight"]["shape"] = serde_json::json!([48, 24]);
+    edit_tensors(&shaped.join("model.safetensors"), |t| {
+        t.get_mut("model.layers.0.self_attn.k_proj.weight")
+            .unwrap()
+            .1 = vec![48, 24];
     });
     let error = CausalLm::load(&shaped, &device).unwrap_err().to_string();
     assert!(
@@ -174,7 +162,9 @@ fn bad_checkpoints_are_clear_errors() {
 }
 
 /// The tensors of a safetensors file: name → (dtype, shape, bytes).
-fn read_tensors(path: &Path) -> std::collections::BTreeMap<String, (String, Vec<usize>, Vec<u8>)> {
+type Tensors = std::collections::BTreeMap<String, (String, Vec<usize>, Vec<u8>)>;
+
+fn read_tensors(path: &Path) -> Tensors {
     let bytes = std::fs::read(path).unwrap();
     let length = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     let header: serde_json::Map<String, serde_json::Value> =
@@ -204,7 +194,10 @@ fn read_tensors(path: &Path) -> std::collections::BTreeMap<String, (String, Vec<
 }
 
 /// Writes a safetensors file (the format: u64 header length, JSON header, data).
-fn write_tensors(path: &Path, tensors: &[(&String, &(String, Vec<usize>, Vec<u8>))]) {
+/// One entry of [`Tensors`], borrowed.
+type Entry<'a> = (&'a String, &'a (String, Vec<usize>, Vec<u8>));
+
+fn write_tensors(path: &Path, tensors: &[Entry<'_>]) {
     let mut header = serde_json::Map::new();
     let mut data = Vec::new();
     for (name, (dtype, shape, bytes)) in tensors {
@@ -216,7 +209,7 @@ fn write_tensors(path: &Path, tensors: &[(&String, &(String, Vec<usize>, Vec<u8>
         );
     }
     let mut text = serde_json::to_vec(&header).unwrap();
-    while text.len() % 8 != 0 {
+    while !text.len().is_multiple_of(8) {
         text.push(b' ');
     }
     let mut out = (text.len() as u64).to_le_bytes().to_vec();
@@ -266,7 +259,7 @@ fn a_bfloat16_checkpoint_is_widened_to_f32() {
     std::fs::copy(source.join("config.json"), dir.path().join("config.json")).unwrap();
     let tensors = read_tensors(&source.join("model.safetensors"));
     // bf16 is the top half of an f32 (truncation: the exact bf16 of these values is within 2⁻⁸).
-    let halved: std::collections::BTreeMap<String, (String, Vec<usize>, Vec<u8>)> = tensors
+    let halved: Tensors = tensors
         .into_iter()
         .map(|(name, (_, shape, bytes))| {
             let bf16: Vec<u8> = bytes.chunks(4).flat_map(|f| [f[2], f[3]]).collect();

@@ -37,8 +37,10 @@ fn logits_tokens_and_greedy_continuations_match_transformers() {
                 assert_eq!(tokenizer.encode(&case.text), case.ids, "{at}: token ids");
 
                 let mut cache = model.new_cache(vec![0]);
-                let logits =
-                    floats(model.forward(int_tensor(&[case.ids.clone()], &device), &mut cache));
+                let logits = floats(model.forward(
+                    int_tensor(std::slice::from_ref(&case.ids), &device),
+                    &mut cache,
+                ));
                 let expected: Vec<f32> = case.logits.iter().flatten().copied().collect();
                 let diff = max_abs_diff(&logits, &expected);
                 assert!(diff <= 1e-4, "{at}: logits max abs diff {diff}");

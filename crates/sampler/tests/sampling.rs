@@ -386,3 +386,55 @@ fn bad_configs_name_the_field() {
         .unwrap_err();
     assert!(error.to_string().contains("prompt 0"), "{error}");
 }
+
+/// A tokenizer whose EOS is a token the fixture model's greedy path produces.
+struct EosAt(HfTokenizer, [u32; 1]);
+
+impl Tokenizer for EosAt {
+    fn encode(&self, text: &str) -> Vec<u32> {
+        self.0.encode(text)
+    }
+    fn decode(&self, ids: &[u32]) -> String {
+        self.0.decode(ids)
+    }
+    fn vocab_size(&self) -> usize {
+        self.0.vocab_size()
+    }
+    fn bos_id(&self) -> Option<u32> {
+        None
+    }
+    fn eos_ids(&self) -> &[u32] {
+        &self.1
+    }
+    fn pad_id(&self) -> u32 {
+        self.0.pad_id()
+    }
+}
+
+#[test]
+fn the_tokenizers_eos_ends_a_row_and_others_go_on() {
+    let dir = fixture("llama-tied");
+    let model = CausalLm::load(&dir, &device()).unwrap();
+    let prompts = vec!["What is 12+7?".to_owned(), "x".to_owned()];
+    let plain = HfTokenizer::from_dir(&dir).unwrap();
+    let free = Sampler::default()
+        .sample(&model, &plain, &prompts, &greedy(8, 1))
+        .unwrap();
+    let first = &free.completions[0].token_ids;
+    // Make prompt 0's third greedy token the EOS (unless prompt 1 would also meet it sooner).
+    let eos = first[2];
+    let tokenizer = EosAt(HfTokenizer::from_dir(&dir).unwrap(), [eos]);
+    let stopped = Sampler::default()
+        .sample(&model, &tokenizer, &prompts, &greedy(8, 1))
+        .unwrap();
+    let row = &stopped.completions[0];
+    let cut = first.iter().position(|&t| t == eos).unwrap();
+    assert_eq!(row.token_ids, first[..=cut], "EOS is the last token");
+    assert_eq!(row.finish_reason, FinishReason::Stop);
+    // The other row, decoding beside it, is unaffected up to its own EOS.
+    let other = &stopped.completions[1];
+    let expected = &free.completions[1].token_ids;
+    let n = other.token_ids.len();
+    assert_eq!(other.token_ids, expected[..n]);
+    assert!(n == expected.len() || other.token_ids[n - 1] == eos);
+}

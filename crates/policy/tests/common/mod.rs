@@ -5,6 +5,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use grpo_policy::burn;
 
 /// Every CPU backend compiled in: the tests run on each.
+#[allow(clippy::vec_init_then_push)] // which pushes happen depends on the features
 pub fn devices() -> Vec<(&'static str, Device)> {
     let mut devices = Vec::new();
     #[cfg(feature = "flex")]
