@@ -2,7 +2,7 @@
 //! CPU backend compiled in, next to the matmul rate burn reaches on this machine.
 //!
 //! ```text
-//! cargo run --release -p grpo-policy --features ndarray --example throughput
+//! cargo run --release --features ndarray,wgpu --example policy_throughput
 //! ```
 //!
 //! Figures are medians over repeated runs after a warm-up; the model has random weights (speed
@@ -10,8 +10,8 @@
 
 use std::time::Instant;
 
-use grpo_policy::burn::tensor::{Device, Int, Tensor, TensorData};
-use grpo_policy::{CausalLm, LmConfig};
+use grpo::policy::burn::tensor::{Device, Int, Tensor, TensorData};
+use grpo::policy::{CausalLm, LmConfig};
 
 const BATCH: usize = 64;
 const PROMPT: usize = 16;
