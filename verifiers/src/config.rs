@@ -169,18 +169,9 @@ fn build(mut table: Table, at: &str) -> Result<Member, String> {
     };
     let context = |e: String| format!("{at} (kind = \"{kind}\", name = \"{name}\"): {e}");
     let verifier: Arc<dyn Verifier> = match kind.as_str() {
-        "arithmetic" => Arc::new(
-            ArithmeticChecker::new(settings(table).map_err(context)?)
-                .map_err(|e| context(e.to_string()))?,
-        ),
-        "regex" => Arc::new(
-            RegexMatcher::new(settings(table).map_err(context)?)
-                .map_err(|e| context(e.to_string()))?,
-        ),
-        "external" => Arc::new(
-            ExternalVerifier::new(settings(table).map_err(context)?)
-                .map_err(|e| context(e.to_string()))?,
-        ),
+        "arithmetic" => leaf(table, ArithmeticChecker::new).map_err(context)?,
+        "regex" => leaf(table, RegexMatcher::new).map_err(context)?,
+        "external" => leaf(table, ExternalVerifier::new).map_err(context)?,
         "sum" => {
             let members = list_of(&mut table, "of", at)?
                 .into_iter()
@@ -217,9 +208,14 @@ fn build(mut table: Table, at: &str) -> Result<Member, String> {
     Ok(Member { name, verifier })
 }
 
-/// A kind's own settings, with serde's "unknown field `x`, expected one of …" for typos.
-fn settings<T: DeserializeOwned>(table: Table) -> Result<T, String> {
-    T::deserialize(table).map_err(|e| e.message().to_owned())
+/// A built-in verifier from its own settings (serde gives "unknown field `x`, expected one of
+/// …" for typos) and its constructor's validation.
+fn leaf<C: DeserializeOwned, V: Verifier + 'static>(
+    table: Table,
+    new: impl FnOnce(C) -> Result<V, ConfigError>,
+) -> Result<Arc<dyn Verifier>, String> {
+    let settings = C::deserialize(table).map_err(|e| e.message().to_owned())?;
+    Ok(Arc::new(new(settings).map_err(|e| e.to_string())?))
 }
 
 fn list_of(table: &mut Table, key: &str, at: &str) -> Result<Vec<Table>, String> {

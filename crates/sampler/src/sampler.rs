@@ -188,7 +188,9 @@ impl Sampler {
             }
             // Finished rows leave the batch: the cache and the next step follow live rows only.
             if still.len() < live.len() {
-                cache.select_rows(&still, &device);
+                if self.strategy.kv_cache {
+                    cache.select_rows(&still, &device);
+                }
                 let mut keep = vec![false; live.len()];
                 for &position in &still {
                     keep[position] = true;
