@@ -9,9 +9,18 @@
 //!   It does not depend on burn.
 //! - [`policy`] (`grpo-policy`): the model — a Llama/Qwen2 causal LM on burn with a KV
 //!   cache, log-prob helpers, tokenizers and Hugging Face checkpoint loading.
+//! - [`sampler`] (`grpo-sampler`): K completions per prompt, KV-cached and seeded.
+//! - [`data`] (`grpo-data`): prompt datasets, procedural tasks with generalization splits,
+//!   GSM8K/HumanEval readers, dedup.
 //!
 //! The `grpo` binary is the command line: `grpo score --verifiers V.toml INPUT.jsonl`.
 
+pub use grpo_data as data;
 pub use grpo_policy as policy;
 pub use grpo_sampler as sampler;
 pub use grpo_verifiers as verifiers;
+
+/// The README's Rust examples, compiled and run as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;

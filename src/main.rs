@@ -1,5 +1,6 @@
 //! The `grpo` command line.
 
+mod data;
 mod device;
 mod sample;
 mod score;
@@ -23,6 +24,9 @@ enum Command {
     Score(score::ScoreArgs),
     /// Sample completions from a model (a Hugging Face directory or one of our checkpoints).
     Sample(sample::SampleArgs),
+    /// Datasets: make procedural task rows, deduplicate JSONL.
+    #[command(subcommand)]
+    Data(data::DataCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -30,6 +34,7 @@ fn main() -> std::process::ExitCode {
     let outcome = match cli.command {
         Command::Score(args) => score::run(&args),
         Command::Sample(args) => sample::run(&args),
+        Command::Data(command) => data::run(&command),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,4 +1,4 @@
-//! The `grpo` binary end to end: `grpo score`.
+//! The `grpo` binary end to end: `grpo score`, `grpo sample`, `grpo data`.
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -180,4 +180,168 @@ fn sample_names_a_model_directory_that_cannot_load() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("/nonexistent/model"), "{stderr}");
+}
+
+#[test]
+fn data_make_writes_a_deterministic_split() {
+    let args = [
+        "data",
+        "make",
+        "countdown",
+        "--split",
+        "ood_length",
+        "-n",
+        "20",
+        "--seed",
+        "3",
+    ];
+    let output = grpo(&args, "");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    let rows: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 20);
+    assert!(
+        rows.iter()
+            .all(|r| r["split"] == "ood_length" && r["numbers"].as_array().unwrap().len() == 5)
+    );
+    assert_eq!(String::from_utf8(grpo(&args, "").stdout).unwrap(), text);
+
+    // Settings from a TOML file; an unknown key is named.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("task.toml");
+    std::fs::write(&config, "max_digits = 3\nood_digits = 4\n").unwrap();
+    let out = dir.path().join("rows.jsonl");
+    let output = grpo(
+        &[
+            "data",
+            "make",
+            "arithmetic",
+            "--split",
+            "ood_length",
+            "-n",
+            "5",
+            "--config",
+            config.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let written = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(written.lines().count(), 5);
+    assert!(written.lines().all(|l| {
+        let row: Value = serde_json::from_str(l).unwrap();
+        row["expression"]
+            .as_str()
+            .unwrap()
+            .split(['+', '-', '*'])
+            .any(|n| n.len() == 4)
+    }));
+    std::fs::write(&config, "max_digit = 3\n").unwrap();
+    let output = grpo(
+        &[
+            "data",
+            "make",
+            "arithmetic",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(!output.status.success());
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        error.contains("task.toml") && error.contains("max_digit"),
+        "{error}"
+    );
+    let output = grpo(&["data", "make", "arithmetic", "--split", "validation"], "");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown split `validation`"));
+}
+
+#[test]
+fn data_dedup_keeps_first_occurrences_and_names_bad_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let long = "A farmer has 17 cows and buys 5 more every week for a whole year. How many cows does the farmer have at the end of the year?";
+    let rows = [
+        serde_json::json!({"prompt": long, "answer": "277"}),
+        serde_json::json!({"prompt": "What is 2+2?"}),
+        serde_json::json!({"prompt": long.to_uppercase().replace(' ', "  ")}),
+        serde_json::json!({"prompt": long.replace("whole", "full")}),
+        serde_json::json!({"prompt": "What is 2*2?"}),
+    ];
+    let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(&input, &text).unwrap();
+    let (out, removed) = (
+        dir.path().join("out.jsonl"),
+        dir.path().join("removed.jsonl"),
+    );
+    let output = grpo(
+        &[
+            "data",
+            "dedup",
+            input.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--removed",
+            removed.to_str().unwrap(),
+        ],
+        "",
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("5 rows: 3 kept, 1 exact duplicates, 1 near duplicates"),
+        "{stderr}"
+    );
+    let kept: Vec<Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(kept, [rows[0].clone(), rows[1].clone(), rows[4].clone()]);
+    let gone: Vec<Value> = std::fs::read_to_string(&removed)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(gone.len(), 2);
+    assert_eq!(gone[0]["duplicate_of"], 1);
+    assert_eq!(gone[1]["duplicate_of"], 1);
+    assert!(gone[1]["similarity"].as_f64().unwrap() >= 0.8);
+
+    // A malformed line stops the run with its line number, and the output is not written.
+    std::fs::write(&input, format!("{text}{{\"prompt\": 1}}\n")).unwrap();
+    std::fs::remove_file(&out).unwrap();
+    let output = grpo(
+        &[
+            "data",
+            "dedup",
+            input.to_str().unwrap(),
+            out.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("in.jsonl:6: field `prompt` must be a string")
+    );
+    assert!(!out.exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        2,
+        "a temporary file was left behind"
+    );
 }
