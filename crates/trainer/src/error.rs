@@ -1,0 +1,46 @@
+//! The trainer's one error type.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainerError {
+    /// A setting that cannot work, named by its field.
+    #[error("invalid {field}: {message}")]
+    Config { field: String, message: String },
+    #[error("{path}: {message}")]
+    ConfigFile { path: PathBuf, message: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint { path: PathBuf, message: String },
+    #[error(transparent)]
+    Policy(#[from] grpo_policy::PolicyError),
+    #[error(transparent)]
+    Sampler(#[from] grpo_sampler::SamplerError),
+    #[error(transparent)]
+    Data(#[from] grpo_data::DataError),
+    #[error(transparent)]
+    Verifiers(#[from] grpo_verifiers::ConfigError),
+}
+
+impl TrainerError {
+    pub(crate) fn config(field: &str, message: impl Into<String>) -> Self {
+        TrainerError::Config {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        TrainerError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = TrainerError> = std::result::Result<T, E>;
