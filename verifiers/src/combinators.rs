@@ -100,6 +100,25 @@ impl VerifierSet {
         self
     }
 
+    /// This set with its members' weights replaced by `weights`, in order (TRL's
+    /// `reward_weights`).
+    pub fn reweighted(mut self, weights: &[f32]) -> Result<Self, crate::ConfigError> {
+        if weights.len() != self.members.len() {
+            return Err(crate::ConfigError::invalid(
+                "reward_weights",
+                format!(
+                    "has {} weights for {} verifiers",
+                    weights.len(),
+                    self.members.len()
+                ),
+            ));
+        }
+        for ((_, weight), new) in self.members.iter_mut().zip(weights) {
+            *weight = *new;
+        }
+        VerifierSet::new(self.members).map(|set| set.with_time_budget(self.budget))
+    }
+
     pub fn members(&self) -> impl Iterator<Item = (&str, f32)> {
         self.members.iter().map(|(m, w)| (m.name.as_str(), *w))
     }

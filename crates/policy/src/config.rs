@@ -43,6 +43,10 @@ pub struct LmConfig {
     pub max_position_embeddings: usize,
     #[serde(default)]
     pub tie_word_embeddings: bool,
+    /// Standard deviation of the random initial weights (Hugging Face's `_init_weights`:
+    /// normal(0, initializer_range) for linear and embedding weights, zero biases).
+    #[serde(default = "default_initializer_range")]
+    pub initializer_range: f64,
     /// Llama's switch for q/k/v/o biases (Qwen2 has q/k/v biases regardless).
     #[serde(default)]
     pub attention_bias: bool,
@@ -91,6 +95,10 @@ impl TokenIds {
     }
 }
 
+fn default_initializer_range() -> f64 {
+    0.02
+}
+
 fn default_rms_norm_eps() -> f64 {
     1e-6
 }
@@ -128,6 +136,7 @@ impl LmConfig {
             rope_theta: 10_000.0,
             max_position_embeddings: 4096,
             tie_word_embeddings: true,
+            initializer_range: default_initializer_range(),
             attention_bias: false,
             bos_token_id: None,
             eos_token_id: None,

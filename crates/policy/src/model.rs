@@ -4,6 +4,7 @@
 //! checkpoint's tensor names are this struct's parameter paths and load without renaming.
 
 use burn::module::Module;
+use burn::nn::Initializer;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig};
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{Device, Int, Tensor};
@@ -59,8 +60,18 @@ pub struct Mlp {
     pub down_proj: Linear,
 }
 
-fn linear(d_in: usize, d_out: usize, bias: bool, device: &Device) -> Linear {
-    LinearConfig::new(d_in, d_out).with_bias(bias).init(device)
+/// Hugging Face's initialisation: weights normal(0, `initializer_range`), biases zero. (burn's
+/// defaults — Kaiming-uniform linears, N(0, 1) embeddings — make a tied head's logits so large
+/// that a fresh model samples one token almost surely, and RL from scratch never explores.)
+fn linear(d_in: usize, d_out: usize, bias: bool, std: f64, device: &Device) -> Linear {
+    let mut layer = LinearConfig::new(d_in, d_out)
+        .with_bias(bias)
+        .with_initializer(Initializer::Normal { mean: 0.0, std })
+        .init(device);
+    layer.bias = layer
+        .bias
+        .map(|b| b.map(|t| t.zeros_like()));
+    layer
 }
 
 impl CausalLm {
@@ -68,6 +79,8 @@ impl CausalLm {
     pub fn new(config: &LmConfig, device: &Device) -> crate::Result<Self> {
         config.validate()?;
         let (d, hd) = (config.hidden_size, config.head_size());
+        let std = config.initializer_range;
+        let linear = |d_in, d_out, bias| linear(d_in, d_out, bias, std, device);
         let (heads, kv_heads) = (config.num_attention_heads, config.kv_heads());
         let norm = || {
             RmsNormConfig::new(d)
@@ -77,18 +90,18 @@ impl CausalLm {
         let layers = (0..config.num_hidden_layers)
             .map(|_| DecoderLayer {
                 self_attn: Attention {
-                    q_proj: linear(d, heads * hd, config.qkv_bias(), device),
-                    k_proj: linear(d, kv_heads * hd, config.qkv_bias(), device),
-                    v_proj: linear(d, kv_heads * hd, config.qkv_bias(), device),
-                    o_proj: linear(heads * hd, d, config.o_bias(), device),
+                    q_proj: linear(d, heads * hd, config.qkv_bias()),
+                    k_proj: linear(d, kv_heads * hd, config.qkv_bias()),
+                    v_proj: linear(d, kv_heads * hd, config.qkv_bias()),
+                    o_proj: linear(heads * hd, d, config.o_bias()),
                     heads,
                     kv_heads,
                     head_dim: hd,
                 },
                 mlp: Mlp {
-                    gate_proj: linear(d, config.intermediate_size, false, device),
-                    up_proj: linear(d, config.intermediate_size, false, device),
-                    down_proj: linear(config.intermediate_size, d, false, device),
+                    gate_proj: linear(d, config.intermediate_size, false),
+                    up_proj: linear(d, config.intermediate_size, false),
+                    down_proj: linear(config.intermediate_size, d, false),
                 },
                 input_layernorm: norm(),
                 post_attention_layernorm: norm(),
@@ -96,12 +109,14 @@ impl CausalLm {
             .collect();
         Ok(CausalLm {
             model: Decoder {
-                embed_tokens: EmbeddingConfig::new(config.vocab_size, d).init(device),
+                embed_tokens: EmbeddingConfig::new(config.vocab_size, d)
+                    .with_initializer(Initializer::Normal { mean: 0.0, std })
+                    .init(device),
                 layers,
                 norm: norm(),
             },
             lm_head: (!config.tie_word_embeddings)
-                .then(|| linear(d, config.vocab_size, false, device)),
+                .then(|| linear(d, config.vocab_size, false)),
             config: config.clone(),
         })
     }

@@ -1,15 +1,35 @@
 //! # grpo-trainer
 //!
-//! GRPO on burn: [`advantages`] and the [`loss`] family as pure, separately tested functions,
-//! and the training loop around them.
+//! GRPO on burn. The pieces, each usable alone:
+//!
+//! - [`advantages`]: group-relative advantages (GRPO, RLOO, REINFORCE++-baseline) with
+//!   unscorable samples left out of the statistics;
+//! - [`loss`]: the clipped policy-gradient loss family — `loss_type` grpo | bnpo | dapo |
+//!   dr_grpo, token- or sequence-level (GSPO) ratios, dual clip, KL k1 | k2 | k3;
+//! - [`GrpoTrainer`]: the loop — sample, score, advantages, dynamic sampling, μ micro-batched
+//!   passes, clipped AdamW — with metrics (TRL's names), a completions log, crash-safe
+//!   checkpoints that resume exactly, and evaluation (pass@1, pass@k, reward);
+//! - [`SftTrainer`]: the supervised warm-up, on the same model, optimiser and checkpoints.
 
 pub mod advantages;
+mod checkpoint;
 mod config;
 mod error;
+mod eval;
+mod grpo;
 pub mod loss;
+mod metrics;
+mod optim;
+mod packing;
+mod progress;
+mod sft;
 
 pub use config::{
     AdvantageEstimator, GrpoConfig, ImportanceSamplingLevel, KlEstimator, LossType, Schedule,
     ScaleRewards,
 };
 pub use error::{Result, TrainerError};
+pub use eval::{EvalResult, EvalSettings, evaluate, pass_at_k};
+pub use grpo::{Batch, GrpoTrainer, TrainRow};
+pub use metrics::Metrics;
+pub use sft::{SftConfig, SftTrainer};

@@ -1,0 +1,131 @@
+//! Checkpoints, shared by GRPO and SFT: `RUN/checkpoint-000120/` holds the model
+//! (`config.json` + `model.bpk`), the optimiser state (`optimizer.bpk`) and the trainer's state
+//! (`trainer_state.json`: step, data cursor, config), and for a KL-regularised run the
+//! reference model (`reference/`: it is the *initial* policy, which the run itself no longer
+//! holds). A checkpoint is written into a hidden
+//! temporary directory and renamed into place, so a crash leaves the previous one intact.
+
+use std::path::{Path, PathBuf};
+
+use grpo_policy::CausalLm;
+use grpo_policy::burn::module::Module;
+use grpo_policy::burn::tensor::Device;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Result, TrainerError};
+use crate::optim::{Optimizer, number_parameters};
+
+const PREFIX: &str = "checkpoint-";
+const STATE: &str = "trainer_state.json";
+const OPTIMIZER: &str = "optimizer.bpk";
+const REFERENCE: &str = "reference";
+
+/// Writes checkpoint `step` under `run_dir` and keeps only the newest `keep` checkpoints.
+pub fn save(
+    run_dir: &Path,
+    step: usize,
+    model: &CausalLm,
+    reference: Option<&CausalLm>,
+    optimizer: &Optimizer,
+    state: &impl Serialize,
+    keep: Option<usize>,
+) -> Result<PathBuf> {
+    let target = run_dir.join(format!("{PREFIX}{step:06}"));
+    let temp = run_dir.join(format!(".{PREFIX}{step:06}.tmp-{}", std::process::id()));
+    let fail = |message: String| TrainerError::Checkpoint {
+        path: target.clone(),
+        message,
+    };
+    let _ = std::fs::remove_dir_all(&temp);
+    std::fs::create_dir_all(&temp).map_err(|e| TrainerError::io(&temp, e))?;
+    model.save(&temp)?;
+    if let Some(reference) = reference {
+        reference.save(&temp.join(REFERENCE))?;
+    }
+    optimizer.save(&temp.join(OPTIMIZER)).map_err(fail)?;
+    let json = serde_json::to_string_pretty(state).expect("state serializes");
+    std::fs::write(temp.join(STATE), json).map_err(|e| TrainerError::io(&temp, e))?;
+    if target.exists() {
+        std::fs::remove_dir_all(&target).map_err(|e| TrainerError::io(&target, e))?;
+    }
+    std::fs::rename(&temp, &target).map_err(|e| TrainerError::io(&target, e))?;
+    if let Some(keep) = keep {
+        let all = list(run_dir)?;
+        for (_, old) in all.iter().take(all.len().saturating_sub(keep)) {
+            std::fs::remove_dir_all(old).map_err(|e| TrainerError::io(old, e))?;
+        }
+    }
+    Ok(target)
+}
+
+/// The checkpoints under `run_dir`, oldest first.
+pub fn list(run_dir: &Path) -> Result<Vec<(usize, PathBuf)>> {
+    let mut found = Vec::new();
+    let entries = match std::fs::read_dir(run_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+        Err(e) => return Err(TrainerError::io(run_dir, e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| TrainerError::io(run_dir, e))?;
+        let name = entry.file_name();
+        if let Some(step) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(PREFIX))
+            .and_then(|s| s.parse::<usize>().ok())
+        {
+            found.push((step, entry.path()));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// The newest checkpoint under `run_dir`, if any.
+pub fn latest(run_dir: &Path) -> Result<Option<PathBuf>> {
+    Ok(list(run_dir)?.pop().map(|(_, path)| path))
+}
+
+/// What [`load`] returns.
+pub struct Loaded<S> {
+    pub model: CausalLm,
+    /// On the plain (non-autodiff) device, when the checkpoint has one.
+    pub reference: Option<CausalLm>,
+    pub optimizer: Optimizer,
+    pub state: S,
+}
+
+/// Loads a checkpoint: the model on `device` (parameters numbered for the optimiser), the
+/// reference model if saved, the optimiser state into `optimizer`, and the trainer state.
+pub fn load<S: DeserializeOwned>(dir: &Path, device: &Device, optimizer: Optimizer) -> Result<Loaded<S>> {
+    let fail = |message: String| TrainerError::Checkpoint {
+        path: dir.to_owned(),
+        message,
+    };
+    let model = number_parameters(CausalLm::load(dir, device)?.train());
+    let optimizer = optimizer.load(&dir.join(OPTIMIZER)).map_err(fail)?;
+    let state = read_state(dir)?;
+    let reference = dir.join(REFERENCE);
+    let reference = if reference.exists() {
+        Some(CausalLm::load(&reference, &device.clone().inner())?)
+    } else {
+        None
+    };
+    Ok(Loaded {
+        model,
+        reference,
+        optimizer,
+        state,
+    })
+}
+
+/// The trainer state of a checkpoint alone (to learn its config before loading the rest).
+pub fn read_state<S: DeserializeOwned>(dir: &Path) -> Result<S> {
+    let path = dir.join(STATE);
+    let text = std::fs::read_to_string(&path).map_err(|e| TrainerError::io(&path, e))?;
+    serde_json::from_str(&text).map_err(|e| TrainerError::Checkpoint {
+        path: path.clone(),
+        message: e.to_string(),
+    })
+}

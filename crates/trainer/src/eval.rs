@@ -1,0 +1,130 @@
+//! Evaluation: greedy pass@1, pass@k with the unbiased estimator, and mean reward.
+
+use grpo_data::Row;
+use grpo_policy::{CausalLm, Tokenizer};
+use grpo_sampler::{Sampler, SamplingConfig};
+use grpo_verifiers::{Sample, VerifierSet};
+
+use crate::error::Result;
+
+/// How to evaluate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalSettings {
+    pub max_completion_length: usize,
+    pub stop_strings: Vec<String>,
+    /// n: completions per prompt for pass@k (0: greedy pass@1 only).
+    pub num_samples: usize,
+    pub k: usize,
+    /// Sampling temperature of the pass@k completions.
+    pub temperature: f32,
+    pub seed: u64,
+}
+
+/// The numbers for one set. A completion passes when the verifiers judge it correct
+/// (`Evaluation::correct == Some(true)`); unscorable completions count as failures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EvalResult {
+    pub pass_at_1: f64,
+    pub pass_at_k: Option<f64>,
+    /// Mean reward of the greedy completions that could be scored.
+    pub mean_reward: f64,
+}
+
+/// Prompts per sampler call: bounds memory on large sets.
+const CHUNK: usize = 64;
+
+/// Evaluates `model` (a plain, non-autodiff one) on `rows`.
+pub fn evaluate(
+    model: &CausalLm,
+    tokenizer: &dyn Tokenizer,
+    verifiers: &VerifierSet,
+    rows: &[Row],
+    settings: &EvalSettings,
+) -> Result<EvalResult> {
+    let greedy = SamplingConfig {
+        num_generations: 1,
+        temperature: 0.0,
+        max_new_tokens: settings.max_completion_length,
+        stop_strings: settings.stop_strings.clone(),
+        seed: settings.seed,
+        ..Default::default()
+    };
+    let (mut passed, mut reward_sum, mut scored) = (0usize, 0.0f64, 0usize);
+    let mut pass_k_sum = 0.0f64;
+    for (chunk_index, chunk) in rows.chunks(CHUNK).enumerate() {
+        let prompts: Vec<String> = chunk.iter().map(|r| r.prompt().to_owned()).collect();
+        let outcomes = score(model, tokenizer, verifiers, chunk, &prompts, &greedy)?;
+        for (correct, reward) in outcomes {
+            passed += correct as usize;
+            if let Some(r) = reward {
+                reward_sum += r as f64;
+                scored += 1;
+            }
+        }
+        if settings.num_samples > 0 {
+            let sampled = SamplingConfig {
+                num_generations: settings.num_samples,
+                temperature: settings.temperature,
+                seed: settings.seed ^ (chunk_index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                ..greedy.clone()
+            };
+            let outcomes = score(model, tokenizer, verifiers, chunk, &prompts, &sampled)?;
+            for group in outcomes.chunks(settings.num_samples) {
+                let correct = group.iter().filter(|(c, _)| *c).count();
+                pass_k_sum += pass_at_k(settings.num_samples, correct, settings.k);
+            }
+        }
+    }
+    let n = rows.len().max(1) as f64;
+    Ok(EvalResult {
+        pass_at_1: passed as f64 / n,
+        pass_at_k: (settings.num_samples > 0).then(|| pass_k_sum / n),
+        mean_reward: if scored == 0 { f64::NAN } else { reward_sum / scored as f64 },
+    })
+}
+
+/// (correct, reward) of every completion, grouped by prompt.
+fn score(
+    model: &CausalLm,
+    tokenizer: &dyn Tokenizer,
+    verifiers: &VerifierSet,
+    rows: &[Row],
+    prompts: &[String],
+    config: &SamplingConfig,
+) -> Result<Vec<(bool, Option<f32>)>> {
+    let rollouts = Sampler::default().sample(model, tokenizer, prompts, config)?;
+    let samples: Vec<Sample> = rollouts
+        .completions
+        .iter()
+        .map(|c| Sample::new(rows[c.group].prompt(), &c.text, rows[c.group].fields()))
+        .collect();
+    Ok(verifiers
+        .evaluate_batch(&samples)
+        .into_iter()
+        .map(|e| (e.correct == Some(true), e.reward.ok()))
+        .collect())
+}
+
+/// The unbiased pass@k estimator of Chen et al. 2021 (Codex, eq. 1): `1 − C(n−c, k) / C(n, k)`,
+/// computed as a product so large n does not overflow.
+pub fn pass_at_k(n: usize, c: usize, k: usize) -> f64 {
+    if n - c < k {
+        return 1.0;
+    }
+    1.0 - ((n - c + 1)..=n).map(|i| 1.0 - k as f64 / i as f64).product::<f64>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pass_at_k;
+
+    #[test]
+    fn pass_at_k_matches_the_binomial_form() {
+        // n = 5, c = 2, k = 2: 1 − C(3,2)/C(5,2) = 1 − 3/10.
+        assert!((pass_at_k(5, 2, 2) - 0.7).abs() < 1e-12);
+        // k = 1 is the plain success rate.
+        assert!((pass_at_k(10, 3, 1) - 0.3).abs() < 1e-12);
+        assert_eq!(pass_at_k(4, 0, 2), 0.0);
+        assert_eq!(pass_at_k(4, 3, 2), 1.0);
+    }
+}

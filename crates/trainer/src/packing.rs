@@ -1,0 +1,46 @@
+//! Prompt + completion pairs as one token tensor: prompts left-padded to a common length (so
+//! every completion starts at the same column), completions right-padded and masked.
+
+use grpo_policy::burn::tensor::{Device, Int, Tensor, TensorData};
+
+/// A micro-batch ready for `CausalLm::completion_logprobs`.
+pub struct Packed {
+    /// `[rows, prompt_len + completion_len]`.
+    pub tokens: Tensor<2, Int>,
+    pub prompt_len: usize,
+    /// Left padding of each row.
+    pub padding: Vec<usize>,
+    /// `[rows, completion_len]`: 1 where a completion token takes part in the loss.
+    pub mask: Tensor<2>,
+}
+
+/// Packs `(prompt, completion, in_loss)` rows; a row not `in_loss` gets an all-zero mask.
+pub fn pack(rows: &[(&[u32], &[u32], bool)], pad: u32, device: &Device) -> Packed {
+    let prompt_len = rows.iter().map(|r| r.0.len()).max().unwrap_or(1).max(1);
+    let completion_len = rows.iter().map(|r| r.1.len()).max().unwrap_or(1).max(1);
+    let width = prompt_len + completion_len;
+    let mut tokens = Vec::with_capacity(rows.len() * width);
+    let mut mask = Vec::with_capacity(rows.len() * completion_len);
+    let mut padding = Vec::with_capacity(rows.len());
+    for (prompt, completion, in_loss) in rows {
+        let left = prompt_len - prompt.len();
+        padding.push(left);
+        tokens.extend(std::iter::repeat_n(pad as i64, left));
+        tokens.extend(prompt.iter().map(|&t| t as i64));
+        tokens.extend(completion.iter().map(|&t| t as i64));
+        tokens.extend(std::iter::repeat_n(pad as i64, completion_len - completion.len()));
+        let on = if *in_loss { 1.0f32 } else { 0.0 };
+        mask.extend((0..completion_len).map(|t| if t < completion.len() { on } else { 0.0 }));
+    }
+    Packed {
+        tokens: Tensor::from_data(TensorData::new(tokens, [rows.len(), width]), device),
+        prompt_len,
+        padding,
+        mask: Tensor::from_data(TensorData::new(mask, [rows.len(), completion_len]), device),
+    }
+}
+
+/// A `[rows, 1]` column.
+pub fn column(values: &[f32], device: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(values.to_vec(), [values.len(), 1]), device)
+}

@@ -1,0 +1,268 @@
+//! Supervised warm-up: cross-entropy on the completion tokens only (the prompt is context, not
+//! a target), with the same model, optimiser and checkpoints as GRPO. It is what makes a
+//! from-scratch model's reward non-zero before RL can start.
+
+use std::path::PathBuf;
+
+use grpo_data::{Cursor, Dataset, Epochs};
+use grpo_policy::burn::module::Module;
+use grpo_policy::burn::optim::GradientsParams;
+use grpo_policy::burn::tensor::Device;
+use grpo_policy::{CausalLm, Tokenizer};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::checkpoint;
+use crate::config::Schedule;
+use crate::error::{Result, TrainerError};
+use crate::metrics::{JsonlLog, Metrics};
+use crate::optim::{OptimSettings, Optimizer, number_parameters};
+use crate::packing::pack;
+use crate::progress::Progress;
+
+/// Settings of a supervised run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SftConfig {
+    /// Rows per step.
+    pub batch_size: usize,
+    pub max_steps: usize,
+    pub learning_rate: f64,
+    pub weight_decay: f32,
+    pub lr_scheduler_type: Schedule,
+    pub warmup_steps: usize,
+    pub max_grad_norm: Option<f32>,
+    /// The row field holding the target completion (`answer`, `solution`, …).
+    pub target_field: String,
+    /// Text put before the target (`" "`, `"The answer is "`); part of the target tokens.
+    pub target_prefix: String,
+    /// End each target with the tokenizer's EOS, so the model learns to stop.
+    pub append_eos: bool,
+    pub seed: u64,
+    pub save_steps: Option<usize>,
+    pub save_total_limit: Option<usize>,
+}
+
+impl Default for SftConfig {
+    fn default() -> Self {
+        SftConfig {
+            batch_size: 16,
+            max_steps: 100,
+            learning_rate: 1e-3,
+            weight_decay: 0.0,
+            lr_scheduler_type: Schedule::Constant,
+            warmup_steps: 0,
+            max_grad_norm: Some(1.0),
+            target_field: "answer".into(),
+            target_prefix: String::new(),
+            append_eos: true,
+            seed: 0,
+            save_steps: None,
+            save_total_limit: Some(3),
+        }
+    }
+}
+
+impl SftConfig {
+    pub fn validate(&self) -> Result<()> {
+        for (field, value) in [("batch_size", self.batch_size), ("max_steps", self.max_steps)] {
+            if value == 0 {
+                return Err(TrainerError::config(field, "must be at least 1"));
+            }
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return Err(TrainerError::config("learning_rate", format!("must be > 0, got {}", self.learning_rate)));
+        }
+        if self.target_field.is_empty() {
+            return Err(TrainerError::config("target_field", "must not be empty"));
+        }
+        Ok(())
+    }
+
+    fn optim(&self) -> OptimSettings {
+        OptimSettings {
+            learning_rate: self.learning_rate,
+            schedule: self.lr_scheduler_type,
+            warmup_steps: self.warmup_steps,
+            max_steps: self.max_steps,
+            max_grad_norm: self.max_grad_norm,
+            weight_decay: self.weight_decay,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SftState {
+    kind: String,
+    step: usize,
+    cursor: Cursor,
+    config: SftConfig,
+}
+
+/// A supervised run.
+pub struct SftTrainer {
+    config: SftConfig,
+    model: CausalLm,
+    optimizer: Optimizer,
+    tokenizer: Box<dyn Tokenizer>,
+    data: Dataset,
+    epochs: Epochs,
+    step: usize,
+    run_dir: Option<PathBuf>,
+    log: Option<JsonlLog>,
+    device: Device,
+}
+
+impl SftTrainer {
+    pub fn new(
+        model: CausalLm,
+        tokenizer: Box<dyn Tokenizer>,
+        data: Dataset,
+        config: SftConfig,
+        run_dir: Option<PathBuf>,
+    ) -> Result<SftTrainer> {
+        config.validate()?;
+        let device = model.device().inner().autodiff();
+        let model = number_parameters(model.fork(&device).train());
+        let epochs = Epochs::new(data.len(), config.seed, true)?;
+        let log = match &run_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| TrainerError::io(dir, e))?;
+                Some(JsonlLog::open(&dir.join("metrics.jsonl"), Some(0))?)
+            }
+            None => None,
+        };
+        Ok(SftTrainer {
+            optimizer: Optimizer::new(config.optim()),
+            config,
+            model,
+            tokenizer,
+            data,
+            epochs,
+            step: 0,
+            run_dir,
+            log,
+            device,
+        })
+    }
+
+    /// Continues the supervised run in `run_dir` from its newest checkpoint.
+    pub fn resume(run_dir: PathBuf, tokenizer: Box<dyn Tokenizer>, data: Dataset, device: &Device) -> Result<SftTrainer> {
+        let dir = checkpoint::latest(&run_dir)?.ok_or_else(|| TrainerError::Checkpoint {
+            path: run_dir.clone(),
+            message: "no checkpoint to resume from".into(),
+        })?;
+        let config = checkpoint::read_state::<SftState>(&dir)?.config;
+        let autodiff = device.clone().autodiff();
+        let loaded = checkpoint::load::<SftState>(&dir, &autodiff, Optimizer::new(config.optim()))?;
+        let (model, optimizer, state) = (loaded.model, loaded.optimizer, loaded.state);
+        let epochs = Epochs::resume(data.len(), state.config.seed, true, state.cursor)?;
+        let log = Some(JsonlLog::open(&run_dir.join("metrics.jsonl"), Some(state.step))?);
+        Ok(SftTrainer {
+            config: state.config,
+            model,
+            optimizer,
+            tokenizer,
+            data,
+            epochs,
+            step: state.step,
+            run_dir: Some(run_dir),
+            log,
+            device: autodiff,
+        })
+    }
+
+    /// The model after training, without autodiff: what sampling, evaluation and a following
+    /// GRPO run take.
+    pub fn into_model(self) -> CausalLm {
+        self.model.valid()
+    }
+
+    pub fn step(&self) -> usize {
+        self.step
+    }
+
+    /// Trains to `max_steps` with a progress bar; returns each step's metrics.
+    pub fn train(&mut self) -> Result<Vec<Metrics>> {
+        let progress = Progress::new("sft", self.config.max_steps, self.step);
+        let mut all = Vec::new();
+        while self.step < self.config.max_steps {
+            let metrics = self.train_step()?;
+            progress.update(self.step, &metrics);
+            all.push(metrics);
+        }
+        progress.finish();
+        Ok(all)
+    }
+
+    /// One supervised step: mean cross-entropy over the batch's target tokens.
+    pub fn train_step(&mut self) -> Result<Metrics> {
+        let rows = self.data.get_many(&self.epochs.next_batch(self.config.batch_size))?;
+        let mut pairs: Vec<(Vec<u32>, Vec<u32>)> = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let target = match row.get(&self.config.target_field) {
+                Some(Value::String(text)) => text.clone(),
+                Some(Value::Number(n)) => n.to_string(),
+                _ => {
+                    return Err(TrainerError::config(
+                        "target_field",
+                        format!("a row has no string or number `{}`: {}", self.config.target_field, row.prompt()),
+                    ));
+                }
+            };
+            let mut ids = self.tokenizer.encode(&format!("{}{target}", self.config.target_prefix));
+            if self.config.append_eos
+                && let Some(&eos) = self.tokenizer.eos_ids().first()
+            {
+                ids.push(eos);
+            }
+            pairs.push((self.tokenizer.encode(row.prompt()), ids));
+        }
+        let packed_rows: Vec<(&[u32], &[u32], bool)> = pairs.iter().map(|(p, c)| (p.as_slice(), c.as_slice(), true)).collect();
+        let p = pack(&packed_rows, self.tokenizer.pad_id(), &self.device);
+        let out = self.model.completion_logprobs(p.tokens, p.prompt_len, p.padding, 1.0);
+        let tokens = p.mask.clone().sum();
+        let loss = (out.logprobs * p.mask).sum().neg() / tokens.clone();
+        let value = loss.clone().into_scalar::<f32>();
+        let lr = self.optimizer.learning_rate(self.step);
+        let mut metrics = Metrics::new();
+        let mut skipped = !value.is_finite();
+        let mut grad_norm = f32::NAN;
+        if !skipped {
+            let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+            let (model, report) = self.optimizer.step(self.model.clone(), grads, lr);
+            self.model = model;
+            grad_norm = report.grad_norm;
+            skipped = report.skipped;
+        }
+        self.step += 1;
+        metrics.insert("step".into(), self.step as f64);
+        metrics.insert("loss".into(), value as f64);
+        metrics.insert("learning_rate".into(), lr);
+        metrics.insert("grad_norm".into(), grad_norm as f64);
+        metrics.insert("tokens".into(), tokens.into_scalar::<f32>() as f64);
+        metrics.insert("step_skipped".into(), if skipped { 1.0 } else { 0.0 });
+        if let Some(log) = &mut self.log {
+            log.write(&metrics)?;
+        }
+        let last = self.step == self.config.max_steps;
+        if self.run_dir.is_some() && (self.config.save_steps.is_some_and(|n| self.step.is_multiple_of(n)) || last) {
+            self.save_checkpoint()?;
+        }
+        Ok(metrics)
+    }
+
+    pub fn save_checkpoint(&self) -> Result<PathBuf> {
+        let run_dir = self.run_dir.as_deref().ok_or_else(|| TrainerError::config("run_dir", "a checkpoint needs a run directory"))?;
+        let state = SftState {
+            kind: "sft".into(),
+            step: self.step,
+            cursor: self.epochs.cursor(),
+            config: self.config.clone(),
+        };
+        checkpoint::save(run_dir, self.step, &self.model, None, &self.optimizer, &state, self.config.save_total_limit)
+    }
+}
