@@ -12,12 +12,15 @@
 //! - [`sampler`] (`grpo-sampler`): K completions per prompt, KV-cached and seeded.
 //! - [`data`] (`grpo-data`): prompt datasets, procedural tasks with generalization splits,
 //!   GSM8K/HumanEval readers, dedup.
+//! - [`trainer`] (`grpo-trainer`): advantages, the GRPO loss family, the training loop, SFT
+//!   warm-up, checkpoints, metrics, evaluation.
 //!
 //! The `grpo` binary is the command line: `grpo score --verifiers V.toml INPUT.jsonl`.
 
 pub use grpo_data as data;
 pub use grpo_policy as policy;
 pub use grpo_sampler as sampler;
+pub use grpo_trainer as trainer;
 pub use grpo_verifiers as verifiers;
 
 /// The README's Rust examples, compiled and run as doctests so they cannot rot.

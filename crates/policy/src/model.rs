@@ -68,9 +68,7 @@ fn linear(d_in: usize, d_out: usize, bias: bool, std: f64, device: &Device) -> L
         .with_bias(bias)
         .with_initializer(Initializer::Normal { mean: 0.0, std })
         .init(device);
-    layer.bias = layer
-        .bias
-        .map(|b| b.map(|t| t.zeros_like()));
+    layer.bias = layer.bias.map(|b| b.map(|t| t.zeros_like()));
     layer
 }
 
@@ -115,8 +113,7 @@ impl CausalLm {
                 layers,
                 norm: norm(),
             },
-            lm_head: (!config.tie_word_embeddings)
-                .then(|| linear(d, config.vocab_size, false)),
+            lm_head: (!config.tie_word_embeddings).then(|| linear(d, config.vocab_size, false)),
             config: config.clone(),
         })
     }

@@ -25,11 +25,13 @@ pub fn advantages(
     scale: ScaleRewards,
     eps: f32,
 ) -> Vec<Option<f32>> {
-    assert!(k > 0 && rewards.len().is_multiple_of(k), "rewards come in whole groups");
+    assert!(
+        k > 0 && rewards.len().is_multiple_of(k),
+        "rewards come in whole groups"
+    );
     let eps = eps as f64;
-    let scored = |group: &[Option<f32>]| -> Vec<f64> {
-        group.iter().flatten().map(|&r| r as f64).collect()
-    };
+    let scored =
+        |group: &[Option<f32>]| -> Vec<f64> { group.iter().flatten().map(|&r| r as f64).collect() };
     let batch_std = std(&scored(rewards));
     let mut out: Vec<Option<f64>> = Vec::with_capacity(rewards.len());
     for group in rewards.chunks(k) {

@@ -98,7 +98,11 @@ pub struct Loaded<S> {
 
 /// Loads a checkpoint: the model on `device` (parameters numbered for the optimiser), the
 /// reference model if saved, the optimiser state into `optimizer`, and the trainer state.
-pub fn load<S: DeserializeOwned>(dir: &Path, device: &Device, optimizer: Optimizer) -> Result<Loaded<S>> {
+pub fn load<S: DeserializeOwned>(
+    dir: &Path,
+    device: &Device,
+    optimizer: Optimizer,
+) -> Result<Loaded<S>> {
     let fail = |message: String| TrainerError::Checkpoint {
         path: dir.to_owned(),
         message,

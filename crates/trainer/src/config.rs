@@ -281,7 +281,10 @@ impl GrpoConfig {
         }
         let finite_positive = |x: f64| x.is_finite() && x > 0.0;
         if !finite_positive(self.learning_rate) {
-            return fail("learning_rate", format!("must be > 0, got {}", self.learning_rate));
+            return fail(
+                "learning_rate",
+                format!("must be > 0, got {}", self.learning_rate),
+            );
         }
         for (field, value) in [
             ("weight_decay", self.weight_decay),
@@ -292,7 +295,10 @@ impl GrpoConfig {
                 return fail(field, format!("must be a finite number ≥ 0, got {value}"));
             }
         }
-        for (field, value) in [("adam_beta1", self.adam_beta1), ("adam_beta2", self.adam_beta2)] {
+        for (field, value) in [
+            ("adam_beta1", self.adam_beta1),
+            ("adam_beta2", self.adam_beta2),
+        ] {
             if !(0.0..1.0).contains(&value) {
                 return fail(field, format!("must be in [0, 1), got {value}"));
             }
@@ -309,17 +315,26 @@ impl GrpoConfig {
             }
         }
         if !(self.epsilon > 0.0 && self.epsilon < 1.0) {
-            return fail("epsilon", format!("must be in (0, 1), got {}", self.epsilon));
+            return fail(
+                "epsilon",
+                format!("must be in (0, 1), got {}", self.epsilon),
+            );
         }
         if !finite_positive(self.epsilon_high() as f64) {
-            return fail("epsilon_high", format!("must be > 0, got {}", self.epsilon_high()));
+            return fail(
+                "epsilon_high",
+                format!("must be > 0, got {}", self.epsilon_high()),
+            );
         }
         if let Some(delta) = self.delta
             && !(delta.is_finite() && delta > 1.0 + self.epsilon_high())
         {
             return fail(
                 "delta",
-                format!("must be > 1 + epsilon_high = {}, got {delta}", 1.0 + self.epsilon_high()),
+                format!(
+                    "must be > 1 + epsilon_high = {}, got {delta}",
+                    1.0 + self.epsilon_high()
+                ),
             );
         }
         if let Some(buffer) = self.overlong_buffer
@@ -353,7 +368,10 @@ impl GrpoConfig {
             ("eval_steps", self.eval_steps),
         ] {
             if value == Some(0) {
-                return fail(field, "must be at least 1 (leave it out to turn it off)".into());
+                return fail(
+                    field,
+                    "must be at least 1 (leave it out to turn it off)".into(),
+                );
             }
         }
         self.sampling(0).validate()?;
@@ -368,7 +386,10 @@ mod tests {
     #[test]
     fn toml_errors_name_line_and_field() {
         let error = GrpoConfig::from_toml_str("beta = 0.04\nepsilonn = 0.3\n").unwrap_err();
-        assert!(error.starts_with("line 2:") && error.contains("epsilonn"), "{error}");
+        assert!(
+            error.starts_with("line 2:") && error.contains("epsilonn"),
+            "{error}"
+        );
         let error = GrpoConfig::from_toml_str("loss_type = \"ppo\"\n").unwrap_err();
         assert!(error.contains("line 1") && error.contains("ppo"), "{error}");
         let error = GrpoConfig::from_toml_str("epsilon = 0.2\ndelta = 1.1\n").unwrap_err();

@@ -79,7 +79,11 @@ pub fn evaluate(
     Ok(EvalResult {
         pass_at_1: passed as f64 / n,
         pass_at_k: (settings.num_samples > 0).then(|| pass_k_sum / n),
-        mean_reward: if scored == 0 { f64::NAN } else { reward_sum / scored as f64 },
+        mean_reward: if scored == 0 {
+            f64::NAN
+        } else {
+            reward_sum / scored as f64
+        },
     })
 }
 
@@ -111,7 +115,9 @@ pub fn pass_at_k(n: usize, c: usize, k: usize) -> f64 {
     if n - c < k {
         return 1.0;
     }
-    1.0 - ((n - c + 1)..=n).map(|i| 1.0 - k as f64 / i as f64).product::<f64>()
+    1.0 - ((n - c + 1)..=n)
+        .map(|i| 1.0 - k as f64 / i as f64)
+        .product::<f64>()
 }
 
 #[cfg(test)]

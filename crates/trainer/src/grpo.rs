@@ -94,7 +94,17 @@ impl GrpoTrainer {
         let device = model.device().inner().autodiff();
         let model = number_parameters(model.fork(&device).train());
         let epochs = Epochs::new(data.len(), config.seed, true)?;
-        GrpoTrainer::assemble(model, Optimizer::new(optim_settings(&config)), tokenizer, verifiers, data, epochs, 0, config, run_dir)
+        GrpoTrainer::assemble(
+            model,
+            Optimizer::new(optim_settings(&config)),
+            tokenizer,
+            verifiers,
+            data,
+            epochs,
+            0,
+            config,
+            run_dir,
+        )
     }
 
     /// Continues the run in `run_dir` from its newest checkpoint, on `device`.
@@ -117,7 +127,17 @@ impl GrpoTrainer {
         )?;
         let state = loaded.state;
         let epochs = Epochs::resume(data.len(), state.config.seed, true, state.cursor)?;
-        let mut trainer = GrpoTrainer::assemble(loaded.model, loaded.optimizer, tokenizer, verifiers, data, epochs, state.step, state.config, Some(run_dir))?;
+        let mut trainer = GrpoTrainer::assemble(
+            loaded.model,
+            loaded.optimizer,
+            tokenizer,
+            verifiers,
+            data,
+            epochs,
+            state.step,
+            state.config,
+            Some(run_dir),
+        )?;
         if trainer.reference.is_some() {
             trainer.reference = Some(loaded.reference.ok_or_else(|| TrainerError::Checkpoint {
                 path: dir.clone(),
@@ -244,7 +264,9 @@ impl GrpoTrainer {
                 *last = Some(self.step);
             }
         }
-        if self.run_dir.is_some() && (self.config.save_steps.is_some() && due(self.config.save_steps) || last) {
+        if self.run_dir.is_some()
+            && (self.config.save_steps.is_some() && due(self.config.save_steps) || last)
+        {
             self.save_checkpoint()?;
         }
         Ok(metrics)
@@ -257,7 +279,10 @@ impl GrpoTrainer {
         let update_started = Instant::now();
         let update = self.update(&batch)?;
         metrics.extend(update);
-        metrics.insert("time/update_s".into(), update_started.elapsed().as_secs_f64());
+        metrics.insert(
+            "time/update_s".into(),
+            update_started.elapsed().as_secs_f64(),
+        );
         metrics.insert("time/step_s".into(), started.elapsed().as_secs_f64());
         self.step += 1;
         metrics.insert("step".into(), self.step as f64);
@@ -288,7 +313,12 @@ impl GrpoTrainer {
             let prompts: Vec<String> = rows.iter().map(|r| r.prompt().to_owned()).collect();
             let seed = step_seed(config.seed, self.step, rounds);
             let t = Instant::now();
-            let rollouts = Sampler::default().sample(&policy, self.tokenizer.as_ref(), &prompts, &config.sampling(seed))?;
+            let rollouts = Sampler::default().sample(
+                &policy,
+                self.tokenizer.as_ref(),
+                &prompts,
+                &config.sampling(seed),
+            )?;
             sample_s += t.elapsed().as_secs_f64();
             let t = Instant::now();
             let samples: Vec<Sample> = rollouts
@@ -305,12 +335,21 @@ impl GrpoTrainer {
                 .map(|(c, e)| {
                     let reward = e.reward.as_ref().ok().copied()?;
                     let penalty = config.overlong_buffer.map_or(0.0, |buffer| {
-                        overlong_penalty(c.token_ids.len(), config.max_completion_length, buffer, config.overlong_penalty)
+                        overlong_penalty(
+                            c.token_ids.len(),
+                            config.max_completion_length,
+                            buffer,
+                            config.overlong_penalty,
+                        )
                     });
                     Some(reward + penalty)
                 })
                 .collect();
-            sampled_tokens += rollouts.completions.iter().map(|c| c.token_ids.len()).sum::<usize>();
+            sampled_tokens += rollouts
+                .completions
+                .iter()
+                .map(|c| c.token_ids.len())
+                .sum::<usize>();
             all_rewards.extend(&rewards);
             for (c, e) in rollouts.completions.iter().zip(evaluations.iter()) {
                 all_evaluations.push((e.clone(), c.token_ids.len(), c.finish_reason));
@@ -347,10 +386,19 @@ impl GrpoTrainer {
         metrics.insert("reward".into(), mean_std(&scored).0);
         metrics.insert("reward_std".into(), reward_std as f64);
         metrics.insert("frac_reward_zero_std".into(), zero_std as f64);
-        metrics.insert("frac_unscorable".into(), 1.0 - scored.len() as f64 / all_rewards.len().max(1) as f64);
-        let judged: Vec<bool> = all_evaluations.iter().filter_map(|(e, _, _)| e.correct).collect();
+        metrics.insert(
+            "frac_unscorable".into(),
+            1.0 - scored.len() as f64 / all_rewards.len().max(1) as f64,
+        );
+        let judged: Vec<bool> = all_evaluations
+            .iter()
+            .filter_map(|(e, _, _)| e.correct)
+            .collect();
         if !judged.is_empty() {
-            metrics.insert("accuracy".into(), judged.iter().filter(|&&c| c).count() as f64 / judged.len() as f64);
+            metrics.insert(
+                "accuracy".into(),
+                judged.iter().filter(|&&c| c).count() as f64 / judged.len() as f64,
+            );
         }
         for (name, _) in self.verifiers.members() {
             let values: Vec<f64> = all_evaluations
@@ -369,25 +417,46 @@ impl GrpoTrainer {
             .map(|(_, l, _)| *l as f64)
             .collect();
         metrics.insert("completions/mean_length".into(), mean_std(&lengths).0);
-        metrics.insert("completions/max_length".into(), lengths.iter().copied().fold(0.0, f64::max));
-        metrics.insert("completions/clipped_ratio".into(), 1.0 - terminated.len() as f64 / lengths.len().max(1) as f64);
+        metrics.insert(
+            "completions/max_length".into(),
+            lengths.iter().copied().fold(0.0, f64::max),
+        );
+        metrics.insert(
+            "completions/clipped_ratio".into(),
+            1.0 - terminated.len() as f64 / lengths.len().max(1) as f64,
+        );
         metrics.insert(
             "completions/mean_terminated_length".into(),
-            if terminated.is_empty() { 0.0 } else { mean_std(&terminated).0 },
+            if terminated.is_empty() {
+                0.0
+            } else {
+                mean_std(&terminated).0
+            },
         );
         metrics.insert("time/sample_s".into(), sample_s);
         metrics.insert("time/score_s".into(), score_s);
-        metrics.insert("throughput/sample_tokens_per_s".into(), sampled_tokens as f64 / sample_s.max(1e-9));
+        metrics.insert(
+            "throughput/sample_tokens_per_s".into(),
+            sampled_tokens as f64 / sample_s.max(1e-9),
+        );
 
         // Advantages over the kept groups.
         let rewards: Vec<Option<f32>> = kept.iter().flat_map(|g| g.rewards.clone()).collect();
-        let advantage = advantages(&rewards, k, config.advantage_estimator, config.scale_rewards, config.advantage_epsilon);
+        let advantage = advantages(
+            &rewards,
+            k,
+            config.advantage_estimator,
+            config.scale_rewards,
+            config.advantage_epsilon,
+        );
         let mut batch = Batch::default();
         let mut logged = Vec::new();
         for (g, group) in kept.iter().enumerate() {
             batch.prompt_ids.push(group.prompt_ids.clone());
             for (i, completion) in group.completions.iter().enumerate() {
-                let Some(a) = advantage[g * k + i] else { continue };
+                let Some(a) = advantage[g * k + i] else {
+                    continue;
+                };
                 let truncated = completion.finish_reason == FinishReason::Length;
                 batch.rows.push(TrainRow {
                     group: g,
@@ -404,7 +473,12 @@ impl GrpoTrainer {
                 let per_verifier: serde_json::Map<String, serde_json::Value> = evaluation
                     .members
                     .iter()
-                    .map(|m| (m.name.clone(), m.outcome.as_ref().map_or(json!(null), |s| json!(s.reward))))
+                    .map(|m| {
+                        (
+                            m.name.clone(),
+                            m.outcome.as_ref().map_or(json!(null), |s| json!(s.reward)),
+                        )
+                    })
                     .collect();
                 logged.push(json!({
                     "prompt": group.row.prompt(),
@@ -424,7 +498,9 @@ impl GrpoTrainer {
     pub fn update(&mut self, batch: &Batch) -> Result<Metrics> {
         let config = self.config.clone();
         let mut metrics = Metrics::new();
-        let first_lr = self.optimizer.learning_rate(self.step * config.num_iterations);
+        let first_lr = self
+            .optimizer
+            .learning_rate(self.step * config.num_iterations);
         metrics.insert("learning_rate".into(), first_lr);
         if batch.rows.is_empty() {
             metrics.insert("step_skipped".into(), 0.0);
@@ -436,7 +512,12 @@ impl GrpoTrainer {
             .iter()
             .map(|r| if r.in_loss { r.completion_ids.len() } else { 0 })
             .collect();
-        let weights = row_weights(config.loss_type, &lengths, micro, config.max_completion_length);
+        let weights = row_weights(
+            config.loss_type,
+            &lengths,
+            micro,
+            config.max_completion_length,
+        );
         let chunks: Vec<(usize, usize)> = (0..batch.rows.len())
             .step_by(micro)
             .map(|s| (s, (s + micro).min(batch.rows.len())))
@@ -445,7 +526,13 @@ impl GrpoTrainer {
         let pack_rows = |(s, e): (usize, usize), device: &Device| -> Packed {
             let rows: Vec<(&[u32], &[u32], bool)> = batch.rows[s..e]
                 .iter()
-                .map(|r| (batch.prompt_ids[r.group].as_slice(), r.completion_ids.as_slice(), r.in_loss))
+                .map(|r| {
+                    (
+                        batch.prompt_ids[r.group].as_slice(),
+                        r.completion_ids.as_slice(),
+                        r.in_loss,
+                    )
+                })
                 .collect();
             pack(&rows, pad, device)
         };
@@ -457,24 +544,39 @@ impl GrpoTrainer {
                 .iter()
                 .map(|&chunk| {
                     let p = pack_rows(chunk, &model.device());
-                    let lp = model.completion_logprobs(p.tokens, p.prompt_len, p.padding, logprob_temperature(&config)).logprobs;
+                    let lp = model
+                        .completion_logprobs(
+                            p.tokens,
+                            p.prompt_len,
+                            p.padding,
+                            logprob_temperature(&config),
+                        )
+                        .logprobs;
                     Tensor::from_data(lp.into_data(), &self.device)
                 })
                 .collect()
         };
         // μ = 1: the detached current log-probs are π_old exactly, so none are computed.
         let old = (config.num_iterations > 1).then(|| frozen(&inner));
-        let reference = self.reference.as_ref().map(|r| frozen(r));
+        let reference = self.reference.as_ref().map(frozen);
 
-        let (mut loss_sum, mut stats, mut entropy_sum, mut grad_norm) = (0.0f64, [0.0f64; stat::COUNT], 0.0f64, 0.0f32);
+        let (mut loss_sum, mut stats, mut entropy_sum, mut grad_norm) =
+            (0.0f64, [0.0f64; stat::COUNT], 0.0f64, 0.0f32);
         let mut skipped = false;
         for pass in 0..config.num_iterations {
-            let lr = self.optimizer.learning_rate(self.step * config.num_iterations + pass);
+            let lr = self
+                .optimizer
+                .learning_rate(self.step * config.num_iterations + pass);
             let mut accumulator = GradientsAccumulator::<CausalLm>::new();
             let mut finite = true;
             for (c, &chunk) in chunks.iter().enumerate() {
                 let p = pack_rows(chunk, &self.device);
-                let out = self.model.completion_logprobs(p.tokens, p.prompt_len, p.padding, logprob_temperature(&config));
+                let out = self.model.completion_logprobs(
+                    p.tokens,
+                    p.prompt_len,
+                    p.padding,
+                    logprob_temperature(&config),
+                );
                 let (s, e) = chunk;
                 let advantages: Vec<f32> = batch.rows[s..e].iter().map(|r| r.advantage).collect();
                 let inputs = LossInputs {
@@ -495,7 +597,11 @@ impl GrpoTrainer {
                     break;
                 }
                 loss_sum += value as f64;
-                let values: Vec<f32> = loss.stats.into_data().try_to_vec::<f32>().unwrap_or_default();
+                let values: Vec<f32> = loss
+                    .stats
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .unwrap_or_default();
                 for (sum, v) in stats.iter_mut().zip(values) {
                     *sum += v as f64;
                 }
@@ -507,7 +613,9 @@ impl GrpoTrainer {
                 skipped = true;
                 break;
             }
-            let (model, report) = self.optimizer.step(self.model.clone(), accumulator.grads(), lr);
+            let (model, report) = self
+                .optimizer
+                .step(self.model.clone(), accumulator.grads(), lr);
             self.model = model;
             grad_norm = report.grad_norm;
             if report.skipped {
@@ -522,8 +630,18 @@ impl GrpoTrainer {
         metrics.insert("policy_loss".into(), stats[stat::POLICY_LOSS] / passes);
         metrics.insert("grad_norm".into(), grad_norm as f64);
         metrics.insert("entropy".into(), entropy_sum / tokens);
-        metrics.insert("kl".into(), if config.beta > 0.0 { stats[stat::KL] / tokens } else { 0.0 });
-        let (low, high) = (stats[stat::LOW_CLIPPED] / tokens, stats[stat::HIGH_CLIPPED] / tokens);
+        metrics.insert(
+            "kl".into(),
+            if config.beta > 0.0 {
+                stats[stat::KL] / tokens
+            } else {
+                0.0
+            },
+        );
+        let (low, high) = (
+            stats[stat::LOW_CLIPPED] / tokens,
+            stats[stat::HIGH_CLIPPED] / tokens,
+        );
         metrics.insert("clip_ratio/low_mean".into(), low);
         metrics.insert("clip_ratio/high_mean".into(), high);
         metrics.insert("clip_ratio/region_mean".into(), low + high);
@@ -544,7 +662,13 @@ impl GrpoTrainer {
         let policy = self.model.valid();
         let mut metrics = Metrics::new();
         for (name, rows) in &self.eval_sets {
-            let result = evaluate(&policy, self.tokenizer.as_ref(), &self.verifiers, rows, &settings)?;
+            let result = evaluate(
+                &policy,
+                self.tokenizer.as_ref(),
+                &self.verifiers,
+                rows,
+                &settings,
+            )?;
             metrics.insert(format!("eval/{name}/pass@1"), result.pass_at_1);
             metrics.insert(format!("eval/{name}/reward"), result.mean_reward);
             if let Some(pass_k) = result.pass_at_k {
@@ -556,7 +680,10 @@ impl GrpoTrainer {
 
     /// Writes a checkpoint of the current step into the run directory.
     pub fn save_checkpoint(&self) -> Result<PathBuf> {
-        let run_dir = self.run_dir.as_deref().ok_or_else(|| TrainerError::config("run_dir", "a checkpoint needs a run directory"))?;
+        let run_dir = self
+            .run_dir
+            .as_deref()
+            .ok_or_else(|| TrainerError::config("run_dir", "a checkpoint needs a run directory"))?;
         let state = GrpoState {
             kind: "grpo".into(),
             step: self.step,
@@ -590,13 +717,19 @@ struct Group {
 
 /// The temperature log-probs are taken under: the sampling one (greedy sampling has none, so 1).
 fn logprob_temperature(config: &GrpoConfig) -> f32 {
-    if config.temperature > 0.0 { config.temperature } else { 1.0 }
+    if config.temperature > 0.0 {
+        config.temperature
+    } else {
+        1.0
+    }
 }
 
 /// The sampler seed of a step's round: a function of the run seed and the step alone, so a
 /// resumed run samples what the uninterrupted one did.
 fn step_seed(seed: u64, step: usize, round: usize) -> u64 {
-    let mut z = seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (round as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    let mut z = seed
+        ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (round as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -621,14 +754,23 @@ fn optim_settings(config: &GrpoConfig) -> OptimSettings {
 /// `GrpoTrainer::warned`).
 fn warnings(metrics: &Metrics) -> Vec<(usize, String)> {
     let mut out = Vec::new();
-    if metrics.get("completions/clipped_ratio").is_some_and(|&r| r >= 0.95) {
+    if metrics
+        .get("completions/clipped_ratio")
+        .is_some_and(|&r| r >= 0.95)
+    {
         out.push((0, "almost every completion hit max_completion_length (clipped_ratio ≥ 0.95): raise it or teach the model to stop".into()));
     }
-    if metrics.get("frac_reward_zero_std").is_some_and(|&r| r >= 0.95) {
+    if metrics
+        .get("frac_reward_zero_std")
+        .is_some_and(|&r| r >= 0.95)
+    {
         out.push((1, "almost every group has equal rewards (frac_reward_zero_std ≥ 0.95): no learning signal; the task may be too hard or too easy".into()));
     }
     if metrics.get("step_skipped").is_some_and(|&s| s > 0.0) {
-        out.push((2, "non-finite loss or gradients: the update was skipped, weights unchanged".into()));
+        out.push((
+            2,
+            "non-finite loss or gradients: the update was skipped, weights unchanged".into(),
+        ));
     }
     out
 }

@@ -25,8 +25,8 @@ mod progress;
 mod sft;
 
 pub use config::{
-    AdvantageEstimator, GrpoConfig, ImportanceSamplingLevel, KlEstimator, LossType, Schedule,
-    ScaleRewards,
+    AdvantageEstimator, GrpoConfig, ImportanceSamplingLevel, KlEstimator, LossType, ScaleRewards,
+    Schedule,
 };
 pub use error::{Result, TrainerError};
 pub use eval::{EvalResult, EvalSettings, evaluate, pass_at_k};

@@ -104,7 +104,8 @@ pub fn grpo_loss(inputs: LossInputs, config: &GrpoConfig) -> LossOutput {
     // on the side where clipping binds.
     let w = w.detach().expand([rows, len]);
     let advantages = advantages.detach().expand([rows, len]);
-    let low = w.clone().lower_elem(1.0 - eps_low).float() * advantages.clone().lower_elem(0.0).float();
+    let low =
+        w.clone().lower_elem(1.0 - eps_low).float() * advantages.clone().lower_elem(0.0).float();
     let high = w.greater_elem(1.0 + eps_high).float() * advantages.greater_elem(0.0).float();
     let sum = |t: Tensor<2>| (t * mask.clone()).sum();
     let kl_sum = match kl {

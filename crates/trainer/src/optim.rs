@@ -60,7 +60,9 @@ impl Optimizer {
         match s.schedule {
             Schedule::Constant => s.learning_rate,
             Schedule::Linear => s.learning_rate * (1.0 - progress),
-            Schedule::Cosine => s.learning_rate * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
+            Schedule::Cosine => {
+                s.learning_rate * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+            }
         }
     }
 
@@ -146,7 +148,8 @@ struct Scale<'a> {
 impl ModuleVisitor for Scale<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(grad) = self.grads.remove::<D>(param.id) {
-            self.grads.register::<D>(param.id, grad.mul_scalar(self.scale));
+            self.grads
+                .register::<D>(param.id, grad.mul_scalar(self.scale));
         }
     }
 }

@@ -28,7 +28,10 @@ pub fn pack(rows: &[(&[u32], &[u32], bool)], pad: u32, device: &Device) -> Packe
         tokens.extend(std::iter::repeat_n(pad as i64, left));
         tokens.extend(prompt.iter().map(|&t| t as i64));
         tokens.extend(completion.iter().map(|&t| t as i64));
-        tokens.extend(std::iter::repeat_n(pad as i64, completion_len - completion.len()));
+        tokens.extend(std::iter::repeat_n(
+            pad as i64,
+            completion_len - completion.len(),
+        ));
         let on = if *in_loss { 1.0f32 } else { 0.0 };
         mask.extend((0..completion_len).map(|t| if t < completion.len() { on } else { 0.0 }));
     }

@@ -65,13 +65,19 @@ impl Default for SftConfig {
 
 impl SftConfig {
     pub fn validate(&self) -> Result<()> {
-        for (field, value) in [("batch_size", self.batch_size), ("max_steps", self.max_steps)] {
+        for (field, value) in [
+            ("batch_size", self.batch_size),
+            ("max_steps", self.max_steps),
+        ] {
             if value == 0 {
                 return Err(TrainerError::config(field, "must be at least 1"));
             }
         }
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return Err(TrainerError::config("learning_rate", format!("must be > 0, got {}", self.learning_rate)));
+            return Err(TrainerError::config(
+                "learning_rate",
+                format!("must be > 0, got {}", self.learning_rate),
+            ));
         }
         if self.target_field.is_empty() {
             return Err(TrainerError::config("target_field", "must not be empty"));
@@ -150,7 +156,12 @@ impl SftTrainer {
     }
 
     /// Continues the supervised run in `run_dir` from its newest checkpoint.
-    pub fn resume(run_dir: PathBuf, tokenizer: Box<dyn Tokenizer>, data: Dataset, device: &Device) -> Result<SftTrainer> {
+    pub fn resume(
+        run_dir: PathBuf,
+        tokenizer: Box<dyn Tokenizer>,
+        data: Dataset,
+        device: &Device,
+    ) -> Result<SftTrainer> {
         let dir = checkpoint::latest(&run_dir)?.ok_or_else(|| TrainerError::Checkpoint {
             path: run_dir.clone(),
             message: "no checkpoint to resume from".into(),
@@ -160,7 +171,10 @@ impl SftTrainer {
         let loaded = checkpoint::load::<SftState>(&dir, &autodiff, Optimizer::new(config.optim()))?;
         let (model, optimizer, state) = (loaded.model, loaded.optimizer, loaded.state);
         let epochs = Epochs::resume(data.len(), state.config.seed, true, state.cursor)?;
-        let log = Some(JsonlLog::open(&run_dir.join("metrics.jsonl"), Some(state.step))?);
+        let log = Some(JsonlLog::open(
+            &run_dir.join("metrics.jsonl"),
+            Some(state.step),
+        )?);
         Ok(SftTrainer {
             config: state.config,
             model,
@@ -200,7 +214,9 @@ impl SftTrainer {
 
     /// One supervised step: mean cross-entropy over the batch's target tokens.
     pub fn train_step(&mut self) -> Result<Metrics> {
-        let rows = self.data.get_many(&self.epochs.next_batch(self.config.batch_size))?;
+        let rows = self
+            .data
+            .get_many(&self.epochs.next_batch(self.config.batch_size))?;
         let mut pairs: Vec<(Vec<u32>, Vec<u32>)> = Vec::with_capacity(rows.len());
         for row in &rows {
             let target = match row.get(&self.config.target_field) {
@@ -209,11 +225,17 @@ impl SftTrainer {
                 _ => {
                     return Err(TrainerError::config(
                         "target_field",
-                        format!("a row has no string or number `{}`: {}", self.config.target_field, row.prompt()),
+                        format!(
+                            "a row has no string or number `{}`: {}",
+                            self.config.target_field,
+                            row.prompt()
+                        ),
                     ));
                 }
             };
-            let mut ids = self.tokenizer.encode(&format!("{}{target}", self.config.target_prefix));
+            let mut ids = self
+                .tokenizer
+                .encode(&format!("{}{target}", self.config.target_prefix));
             if self.config.append_eos
                 && let Some(&eos) = self.tokenizer.eos_ids().first()
             {
@@ -221,9 +243,14 @@ impl SftTrainer {
             }
             pairs.push((self.tokenizer.encode(row.prompt()), ids));
         }
-        let packed_rows: Vec<(&[u32], &[u32], bool)> = pairs.iter().map(|(p, c)| (p.as_slice(), c.as_slice(), true)).collect();
+        let packed_rows: Vec<(&[u32], &[u32], bool)> = pairs
+            .iter()
+            .map(|(p, c)| (p.as_slice(), c.as_slice(), true))
+            .collect();
         let p = pack(&packed_rows, self.tokenizer.pad_id(), &self.device);
-        let out = self.model.completion_logprobs(p.tokens, p.prompt_len, p.padding, 1.0);
+        let out = self
+            .model
+            .completion_logprobs(p.tokens, p.prompt_len, p.padding, 1.0);
         let tokens = p.mask.clone().sum();
         let loss = (out.logprobs * p.mask).sum().neg() / tokens.clone();
         let value = loss.clone().into_scalar::<f32>();
@@ -249,20 +276,37 @@ impl SftTrainer {
             log.write(&metrics)?;
         }
         let last = self.step == self.config.max_steps;
-        if self.run_dir.is_some() && (self.config.save_steps.is_some_and(|n| self.step.is_multiple_of(n)) || last) {
+        if self.run_dir.is_some()
+            && (self
+                .config
+                .save_steps
+                .is_some_and(|n| self.step.is_multiple_of(n))
+                || last)
+        {
             self.save_checkpoint()?;
         }
         Ok(metrics)
     }
 
     pub fn save_checkpoint(&self) -> Result<PathBuf> {
-        let run_dir = self.run_dir.as_deref().ok_or_else(|| TrainerError::config("run_dir", "a checkpoint needs a run directory"))?;
+        let run_dir = self
+            .run_dir
+            .as_deref()
+            .ok_or_else(|| TrainerError::config("run_dir", "a checkpoint needs a run directory"))?;
         let state = SftState {
             kind: "sft".into(),
             step: self.step,
             cursor: self.epochs.cursor(),
             config: self.config.clone(),
         };
-        checkpoint::save(run_dir, self.step, &self.model, None, &self.optimizer, &state, self.config.save_total_limit)
+        checkpoint::save(
+            run_dir,
+            self.step,
+            &self.model,
+            None,
+            &self.optimizer,
+            &state,
+            self.config.save_total_limit,
+        )
     }
 }

@@ -71,7 +71,10 @@ struct LossCaseNoValue {
 }
 
 fn golden() -> Golden {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/grpo_golden.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/grpo_golden.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -87,14 +90,20 @@ fn column(values: &[f32], device: &Device) -> Tensor<2> {
 
 fn close(got: f64, want: f64, what: &str) {
     let tolerance = 2e-5 * want.abs().max(1e-2);
-    assert!((got - want).abs() <= tolerance, "{what}: got {got}, want {want}");
+    assert!(
+        (got - want).abs() <= tolerance,
+        "{what}: got {got}, want {want}"
+    );
 }
 
 #[test]
 fn advantages_match_the_reference() {
     for case in golden().advantage_cases {
         let got = advantages(&case.rewards, case.k, case.estimator, case.scale, 1e-4);
-        let what = format!("{:?} {:?} {:?} k={}", case.estimator, case.scale, case.rewards, case.k);
+        let what = format!(
+            "{:?} {:?} {:?} k={}",
+            case.estimator, case.scale, case.rewards, case.k
+        );
         assert_eq!(got.len(), case.advantages.len(), "{what}");
         for (g, w) in got.iter().zip(&case.advantages) {
             match (g, w) {
@@ -139,7 +148,12 @@ fn case(
 
 /// The loss summed over micro-batches, as the trainer accumulates it; `logprobs` is the
 /// tensor gradients are taken with respect to.
-fn batch_loss(batch: &Batch, case: &Case, logprobs: Tensor<2>, device: &Device) -> (Tensor<1>, Vec<f32>) {
+fn batch_loss(
+    batch: &Batch,
+    case: &Case,
+    logprobs: Tensor<2>,
+    device: &Device,
+) -> (Tensor<1>, Vec<f32>) {
     let weights = row_weights(
         case.config.loss_type,
         &batch.lengths,
@@ -156,7 +170,8 @@ fn batch_loss(batch: &Batch, case: &Case, logprobs: Tensor<2>, device: &Device) 
         let inputs = LossInputs {
             logprobs: part(logprobs.clone()),
             old_logprobs: part(matrix(&batch.old_logprobs, device)),
-            ref_logprobs: (case.config.beta > 0.0).then(|| part(matrix(&batch.ref_logprobs, device))),
+            ref_logprobs: (case.config.beta > 0.0)
+                .then(|| part(matrix(&batch.ref_logprobs, device))),
             advantages: column(&advantages[start..end], device),
             mask: part(matrix(&batch.mask, device)),
             weights: column(&weights[start..end], device),
@@ -180,11 +195,22 @@ fn every_loss_variant_matches_the_reference() {
     let device = Device::flex();
     assert_eq!(golden.loss_cases.len(), 33);
     for c in &golden.loss_cases {
-        let case = case(c.loss_type, c.level, c.kl, c.beta, (c.epsilon, c.epsilon_high, c.delta), c.max_completion_length, c.micro_batch_size);
+        let case = case(
+            c.loss_type,
+            c.level,
+            c.kl,
+            c.beta,
+            (c.epsilon, c.epsilon_high, c.delta),
+            c.max_completion_length,
+            c.micro_batch_size,
+        );
         let logprobs = matrix(&golden.batch.logprobs, &device);
         let (loss, stats) = batch_loss(&golden.batch, &case, logprobs, &device);
         let got = loss.into_scalar::<f32>() as f64;
-        let what = format!("{:?} {:?} {:?} beta={} delta={:?}", c.loss_type, c.level, c.kl, c.beta, c.delta);
+        let what = format!(
+            "{:?} {:?} {:?} beta={} delta={:?}",
+            c.loss_type, c.level, c.kl, c.beta, c.delta
+        );
         close(got, c.loss, &what);
         assert_eq!(stats[stat::TOKENS], 20.0, "{what}");
         if c.kl == KlEstimator::K3 && c.beta > 0.0 {
@@ -198,16 +224,32 @@ fn the_gradient_matches_finite_differences() {
     let golden = golden();
     let g = &golden.gradient.case;
     let device = Device::flex().autodiff();
-    let case = case(g.loss_type, g.level, g.kl, g.beta, (g.epsilon, g.epsilon_high, g.delta), g.max_completion_length, g.micro_batch_size);
+    let case = case(
+        g.loss_type,
+        g.level,
+        g.kl,
+        g.beta,
+        (g.epsilon, g.epsilon_high, g.delta),
+        g.max_completion_length,
+        g.micro_batch_size,
+    );
     let logprobs = matrix(&golden.batch.logprobs, &device).require_grad();
     let (loss, _) = batch_loss(&golden.batch, &case, logprobs.clone(), &device);
     let grads = loss.backward();
-    let grad: Vec<f32> = logprobs.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap();
+    let grad: Vec<f32> = logprobs
+        .grad(&grads)
+        .unwrap()
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
     let want: Vec<f64> = golden.gradient.grad.iter().flatten().copied().collect();
     let mut nonzero = 0;
     for (i, (g, w)) in grad.iter().zip(&want).enumerate() {
         let tolerance = 1e-4 * w.abs().max(1e-2);
-        assert!((*g as f64 - w).abs() <= tolerance, "grad[{i}]: got {g}, want {w}");
+        assert!(
+            (*g as f64 - w).abs() <= tolerance,
+            "grad[{i}]: got {g}, want {w}"
+        );
         if w.abs() > 1e-6 {
             nonzero += 1;
         }

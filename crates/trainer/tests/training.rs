@@ -13,7 +13,10 @@ struct SaysSeven;
 
 impl Verifier for SaysSeven {
     fn verify(&self, sample: &Sample<'_>) -> Result<Score, VerifyError> {
-        Ok(Score::binary(sample.completion.starts_with('7'), "starts with 7"))
+        Ok(Score::binary(
+            sample.completion.starts_with('7'),
+            "starts with 7",
+        ))
     }
 }
 
@@ -22,17 +25,28 @@ fn verifiers() -> VerifierSet {
 }
 
 fn prompts() -> Dataset {
-    let rows = ["Say a digit:", "Digit?", "Pick one:", "Your number:", "Go:", "Answer:"]
-        .iter()
-        .map(|p| Row::from_prompt(*p))
-        .collect();
+    let rows = [
+        "Say a digit:",
+        "Digit?",
+        "Pick one:",
+        "Your number:",
+        "Go:",
+        "Answer:",
+    ]
+    .iter()
+    .map(|p| Row::from_prompt(*p))
+    .collect();
     Dataset::from_rows(rows)
 }
 
 fn tiny_model(seed: u64) -> CausalLm {
     let device = Device::flex();
     device.seed(seed);
-    CausalLm::new(&LmConfig::small(ByteTokenizer::VOCAB_SIZE, 32, 1, 2, 64), &device).unwrap()
+    CausalLm::new(
+        &LmConfig::small(ByteTokenizer::VOCAB_SIZE, 32, 1, 2, 64),
+        &device,
+    )
+    .unwrap()
 }
 
 fn config() -> GrpoConfig {
@@ -40,7 +54,7 @@ fn config() -> GrpoConfig {
         prompts_per_step: 4,
         num_generations: 8,
         micro_batch_size: 16,
-        max_steps: 40,
+        max_steps: 60,
         learning_rate: 2e-2,
         lr_scheduler_type: grpo_trainer::Schedule::Constant,
         max_completion_length: 2,
@@ -51,7 +65,23 @@ fn config() -> GrpoConfig {
 }
 
 fn trainer(config: GrpoConfig, run_dir: Option<std::path::PathBuf>) -> GrpoTrainer {
-    GrpoTrainer::new(tiny_model(1), Box::new(ByteTokenizer), verifiers(), prompts(), config, run_dir).unwrap()
+    trainer_from(tiny_model(1), config, run_dir)
+}
+
+fn trainer_from(
+    model: CausalLm,
+    config: GrpoConfig,
+    run_dir: Option<std::path::PathBuf>,
+) -> GrpoTrainer {
+    GrpoTrainer::new(
+        model,
+        Box::new(ByteTokenizer),
+        verifiers(),
+        prompts(),
+        config,
+        run_dir,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -78,8 +108,12 @@ fn read_metrics(path: &std::path::Path) -> Vec<Metrics> {
         .unwrap()
         .lines()
         .map(|l| {
-            let value: serde_json::Map<String, serde_json::Value> = serde_json::from_str(l).unwrap();
-            value.into_iter().map(|(k, v)| (k, v.as_f64().unwrap_or(f64::NAN))).collect()
+            let value: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(l).unwrap();
+            value
+                .into_iter()
+                .map(|(k, v)| (k, v.as_f64().unwrap_or(f64::NAN)))
+                .collect()
         })
         .collect()
 }
@@ -97,13 +131,24 @@ fn a_resumed_run_repeats_the_uninterrupted_one_exactly() {
     };
     let dir = tempfile::tempdir().unwrap();
     let (straight, interrupted) = (dir.path().join("straight"), dir.path().join("interrupted"));
-    trainer(config.clone(), Some(straight.clone())).train().unwrap();
+    // One initial model for both runs: the device's seeded generator is shared with tests
+    // running in parallel, so two `tiny_model(1)` calls need not agree.
+    let initial = tiny_model(1);
+    trainer_from(initial.clone(), config.clone(), Some(straight.clone()))
+        .train()
+        .unwrap();
 
-    let mut first = trainer(config.clone(), Some(interrupted.clone()));
+    let mut first = trainer_from(initial, config.clone(), Some(interrupted.clone()));
     first.train_steps(4).unwrap(); // a checkpoint at 3, then one step that is lost
     drop(first);
-    let mut resumed =
-        GrpoTrainer::resume(interrupted.clone(), Box::new(ByteTokenizer), verifiers(), prompts(), &Device::flex()).unwrap();
+    let mut resumed = GrpoTrainer::resume(
+        interrupted.clone(),
+        Box::new(ByteTokenizer),
+        verifiers(),
+        prompts(),
+        &Device::flex(),
+    )
+    .unwrap();
     assert_eq!(resumed.step(), 3);
     resumed.train().unwrap();
 
@@ -125,7 +170,8 @@ fn weights(model: &CausalLm) -> Vec<Vec<f32>> {
     struct Collect(Vec<Vec<f32>>);
     impl ModuleVisitor for Collect {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0.push(param.val().into_data().try_to_vec::<f32>().unwrap());
+            self.0
+                .push(param.val().into_data().try_to_vec::<f32>().unwrap());
         }
     }
     let mut collect = Collect(Vec::new());
@@ -135,7 +181,13 @@ fn weights(model: &CausalLm) -> Vec<Vec<f32>> {
 
 #[test]
 fn a_non_finite_advantage_skips_the_update_and_leaves_the_weights() {
-    let mut trainer = trainer(GrpoConfig { learning_rate: 1e-2, ..config() }, None);
+    let mut trainer = trainer(
+        GrpoConfig {
+            learning_rate: 1e-2,
+            ..config()
+        },
+        None,
+    );
     let (mut batch, _, _) = trainer.rollout().unwrap();
     // Make sure the batch has signal, so a normal update does move the weights.
     for (i, row) in batch.rows.iter_mut().enumerate() {
@@ -146,7 +198,11 @@ fn a_non_finite_advantage_skips_the_update_and_leaves_the_weights() {
     poisoned.rows[3].advantage = f32::NAN;
     let metrics = trainer.update(&poisoned).unwrap();
     assert_eq!(metrics["step_skipped"], 1.0);
-    assert_eq!(weights(trainer.model()), before, "a skipped step changed the weights");
+    assert_eq!(
+        weights(trainer.model()),
+        before,
+        "a skipped step changed the weights"
+    );
 
     let mut infinite = batch.clone();
     infinite.rows[0].advantage = f32::INFINITY;
@@ -155,15 +211,34 @@ fn a_non_finite_advantage_skips_the_update_and_leaves_the_weights() {
 
     let metrics = trainer.update(&batch).unwrap();
     assert_eq!(metrics["step_skipped"], 0.0);
-    assert_ne!(weights(trainer.model()), before, "a normal step must move the weights");
+    assert_ne!(
+        weights(trainer.model()),
+        before,
+        "a normal step must move the weights"
+    );
 }
 
 #[test]
 fn sft_teaches_the_answer_and_resumes() {
-    let rows: Vec<Row> = (0..8).map(|i| Row::from_prompt(format!("{i}+1=")).with("answer", (i + 1).to_string())).collect();
-    let config = SftConfig { batch_size: 8, max_steps: 60, learning_rate: 1e-2, save_steps: Some(30), ..Default::default() };
+    let rows: Vec<Row> = (0..8)
+        .map(|i| Row::from_prompt(format!("{i}+1=")).with("answer", (i + 1).to_string()))
+        .collect();
+    let config = SftConfig {
+        batch_size: 8,
+        max_steps: 60,
+        learning_rate: 1e-2,
+        save_steps: Some(30),
+        ..Default::default()
+    };
     let dir = tempfile::tempdir().unwrap();
-    let mut sft = SftTrainer::new(tiny_model(2), Box::new(ByteTokenizer), Dataset::from_rows(rows.clone()), config, Some(dir.path().to_owned())).unwrap();
+    let mut sft = SftTrainer::new(
+        tiny_model(2),
+        Box::new(ByteTokenizer),
+        Dataset::from_rows(rows.clone()),
+        config,
+        Some(dir.path().to_owned()),
+    )
+    .unwrap();
     let metrics = sft.train().unwrap();
     let (first, last) = (metrics[0]["loss"], metrics.last().unwrap()["loss"]);
     eprintln!("sft loss {first:.3} → {last:.3}");
@@ -171,11 +246,26 @@ fn sft_teaches_the_answer_and_resumes() {
     let model = sft.into_model();
     let tokenizer = ByteTokenizer;
     let sampled = grpo_sampler::Sampler::default()
-        .sample(&model, &tokenizer, &["3+1=".into()], &grpo_sampler::SamplingConfig { num_generations: 1, temperature: 0.0, max_new_tokens: 4, ..Default::default() })
+        .sample(
+            &model,
+            &tokenizer,
+            &["3+1=".into()],
+            &grpo_sampler::SamplingConfig {
+                num_generations: 1,
+                temperature: 0.0,
+                max_new_tokens: 4,
+                ..Default::default()
+            },
+        )
         .unwrap();
     assert_eq!(sampled.completions[0].text, "4");
     // The run's newest checkpoint resumes at its step.
-    let resumed = SftTrainer::resume(dir.path().to_owned(), Box::new(ByteTokenizer), Dataset::from_rows(rows), &Device::flex()).unwrap();
+    let resumed = SftTrainer::resume(
+        dir.path().to_owned(),
+        Box::new(ByteTokenizer),
+        Dataset::from_rows(rows),
+        &Device::flex(),
+    )
+    .unwrap();
     assert_eq!(resumed.step(), 60);
 }
-
