@@ -33,6 +33,7 @@ use crate::arithmetic::ArithmeticChecker;
 use crate::combinators::{Gate, Max, Member, VerifierSet};
 use crate::external::ExternalVerifier;
 use crate::regex_matcher::RegexMatcher;
+use crate::unit_test::UnitTestRunner;
 
 /// A configuration that cannot be built.
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +62,15 @@ impl ConfigError {
 }
 
 /// The kinds a `[[verifiers]]` entry may have.
-pub const KINDS: [&str; 6] = ["arithmetic", "regex", "external", "sum", "max", "gate"];
+pub const KINDS: [&str; 7] = [
+    "arithmetic",
+    "regex",
+    "external",
+    "unit_test",
+    "sum",
+    "max",
+    "gate",
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -172,6 +181,7 @@ fn build(mut table: Table, at: &str) -> Result<Member, String> {
         "arithmetic" => leaf(table, ArithmeticChecker::new).map_err(context)?,
         "regex" => leaf(table, RegexMatcher::new).map_err(context)?,
         "external" => leaf(table, ExternalVerifier::new).map_err(context)?,
+        "unit_test" => leaf(table, UnitTestRunner::new).map_err(context)?,
         "sum" => {
             let members = list_of(&mut table, "of", at)?
                 .into_iter()

@@ -35,6 +35,7 @@ mod config;
 pub mod external;
 mod guard;
 pub mod regex_matcher;
+pub mod unit_test;
 mod verifier;
 
 pub use combinators::{Evaluation, Member, VerifierSet};

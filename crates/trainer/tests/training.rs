@@ -86,14 +86,28 @@ fn trainer_from(
 
 #[test]
 fn a_tiny_model_learns_to_say_seven() {
-    let config = GrpoConfig { eval_steps: Some(30), eval_num_samples: 4, eval_k: 2, ..config() };
-    let held_out = vec![Row::from_prompt("Tell me a digit:"), Row::from_prompt("Number please:")];
+    let config = GrpoConfig {
+        eval_steps: Some(30),
+        eval_num_samples: 4,
+        eval_k: 2,
+        ..config()
+    };
+    let held_out = vec![
+        Row::from_prompt("Tell me a digit:"),
+        Row::from_prompt("Number please:"),
+    ];
     let mut trainer = trainer(config, None).with_eval_set("unseen", held_out);
     let metrics = trainer.train().unwrap();
     // Evaluated at step 30 and at the end (step 60), into the same metrics.
-    assert!(metrics[29].contains_key("eval/unseen/pass@1") && !metrics[30].contains_key("eval/unseen/pass@1"));
+    assert!(
+        metrics[29].contains_key("eval/unseen/pass@1")
+            && !metrics[30].contains_key("eval/unseen/pass@1")
+    );
     let last = metrics.last().unwrap();
-    assert_eq!(last["eval/unseen/pass@1"], 1.0, "greedy answers on unseen prompts");
+    assert_eq!(
+        last["eval/unseen/pass@1"], 1.0,
+        "greedy answers on unseen prompts"
+    );
     assert!(last["eval/unseen/pass@2"] >= 0.9 && last["eval/unseen/reward"] == 1.0);
     let rewards: Vec<f64> = metrics.iter().map(|m| m["reward"]).collect();
     eprintln!("rewards: {rewards:.2?}");
