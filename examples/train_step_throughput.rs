@@ -10,6 +10,8 @@
 //! β = 0.04 (the reference forward included), μ = 1. Medians over steps after one warm-up step.
 
 use grpo::data::Dataset;
+use std::sync::Arc;
+
 use grpo::data::tasks::{ArithmeticTask, Split, Task};
 use grpo::policy::burn::tensor::Device;
 use grpo::policy::{ByteTokenizer, CausalLm, LmConfig, Tokenizer};
@@ -95,7 +97,7 @@ fn main() -> anyhow::Result<()> {
         let verifiers = VerifierSet::new(vec![(Member::new("digits", DigitShare), 1.0)])?;
         let mut trainer = GrpoTrainer::new(
             model,
-            Box::new(NoEos),
+            Arc::new(NoEos),
             verifiers,
             Dataset::from_rows(rows.clone()),
             grpo,

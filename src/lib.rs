@@ -17,6 +17,10 @@
 //!
 //! The `grpo` binary is the command line: `grpo score --verifiers V.toml INPUT.jsonl`.
 
+pub mod device;
+pub mod plot;
+pub mod recipe;
+
 pub use grpo_data as data;
 pub use grpo_policy as policy;
 pub use grpo_sampler as sampler;

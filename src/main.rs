@@ -1,9 +1,10 @@
 //! The `grpo` command line.
 
+mod chart;
 mod data;
-mod device;
 mod sample;
 mod score;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -24,6 +25,12 @@ enum Command {
     Score(score::ScoreArgs),
     /// Sample completions from a model (a Hugging Face directory or one of our checkpoints).
     Sample(sample::SampleArgs),
+    /// Run a whole recipe from a config: warm-up, GRPO, control arm, evaluation, plots.
+    Train(train::TrainArgs),
+    /// Evaluate a model on a run config's splits (greedy pass@1).
+    Eval(train::EvalArgs),
+    /// Plot metrics of a `metrics.jsonl` over steps as a PNG.
+    Plot(chart::PlotArgs),
     /// Datasets: make procedural task rows, deduplicate JSONL.
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -35,6 +42,9 @@ fn main() -> std::process::ExitCode {
         Command::Score(args) => score::run(&args),
         Command::Sample(args) => sample::run(&args),
         Command::Data(command) => data::run(&command),
+        Command::Train(args) => train::train(&args),
+        Command::Eval(args) => train::eval(&args),
+        Command::Plot(args) => chart::run(&args),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -2,12 +2,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use grpo_policy::{ByteTokenizer, CausalLm, HfTokenizer, Tokenizer};
+use anyhow::Result;
 use grpo_sampler::{Sampler, SamplingConfig};
 use serde_json::json;
 
-use crate::device::Backend;
+use grpo::device::Backend;
 
 #[derive(clap::Args)]
 pub struct SampleArgs {
@@ -31,25 +30,9 @@ pub struct SampleArgs {
     device: Backend,
 }
 
-/// The model directory's tokenizer: its `tokenizer.json`, or bytes for our from-scratch models.
-fn tokenizer(dir: &std::path::Path, model: &CausalLm) -> Result<Box<dyn Tokenizer>> {
-    if dir.join("tokenizer.json").exists() {
-        return Ok(Box::new(HfTokenizer::from_dir(dir)?));
-    }
-    anyhow::ensure!(
-        model.config().vocab_size >= ByteTokenizer::VOCAB_SIZE,
-        "{} has no tokenizer.json and its vocabulary ({}) is too small for the byte tokenizer",
-        dir.display(),
-        model.config().vocab_size
-    );
-    Ok(Box::new(ByteTokenizer))
-}
-
 pub fn run(args: &SampleArgs) -> Result<()> {
     let device = args.device.device()?;
-    let model = CausalLm::load(&args.model, &device)
-        .with_context(|| format!("cannot load {}", args.model.display()))?;
-    let tokenizer = tokenizer(&args.model, &model)?;
+    let (model, tokenizer) = grpo::recipe::load_model(&args.model, &device)?;
     let config = SamplingConfig {
         num_generations: args.num_generations,
         temperature: args.temperature,

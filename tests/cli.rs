@@ -345,3 +345,172 @@ fn data_dedup_keeps_first_occurrences_and_names_bad_lines() {
         "a temporary file was left behind"
     );
 }
+
+const TINY_RUN: &str = r#"
+name = "tiny"
+seed = 1
+sft_control = true
+[model]
+hidden_size = 16
+num_hidden_layers = 1
+num_attention_heads = 2
+intermediate_size = 32
+[task]
+kind = "arithmetic"
+train_rows = 200
+eval_rows = 10
+splits = ["test", "ood_length"]
+[task.settings]
+max_digits = 1
+ood_digits = 2
+[sft]
+batch_size = 8
+max_steps = 3
+[grpo]
+prompts_per_step = 2
+num_generations = 2
+max_steps = 2
+max_completion_length = 3
+eval_steps = 1
+[[verifiers]]
+kind = "arithmetic"
+extract = "whole"
+"#;
+
+#[test]
+fn train_eval_and_plot_run_a_tiny_recipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("run.toml");
+    std::fs::write(&config, TINY_RUN).unwrap();
+    let out = dir.path().join("run");
+    let output = grpo(
+        &[
+            "train",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        table.contains("| split | warmup | grpo | sft_control |"),
+        "{table}"
+    );
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    for arm in ["warmup", "grpo", "sft_control"] {
+        for split in ["test", "ood_length"] {
+            let accuracy = results["arms"][arm][split].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&accuracy), "{arm} {split} {accuracy}");
+        }
+    }
+    for file in [
+        "results.md",
+        "reward.png",
+        "accuracy.png",
+        "grpo/metrics.jsonl",
+        "grpo/completions.jsonl",
+        "warmup_model/model.bpk",
+    ] {
+        assert!(out.join(file).exists(), "{file} missing");
+    }
+    assert_eq!(
+        std::fs::read_to_string(out.join("grpo/metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        2
+    );
+
+    // Resuming a finished run trains nothing more and gives the same table.
+    let again = grpo(
+        &[
+            "train",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--resume",
+        ],
+        "",
+    );
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("grpo/metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        2
+    );
+
+    let eval = grpo(
+        &[
+            "eval",
+            "--config",
+            config.to_str().unwrap(),
+            "--model",
+            out.join("warmup_model").to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    let accuracy: Value = serde_json::from_slice(&eval.stdout).unwrap();
+    assert_eq!(accuracy["test"], results["arms"]["warmup"]["test"]);
+
+    let png = dir.path().join("kl.png");
+    let plot = grpo(
+        &[
+            "plot",
+            out.join("grpo/metrics.jsonl").to_str().unwrap(),
+            "-o",
+            png.to_str().unwrap(),
+            "--keys",
+            "reward,entropy",
+        ],
+        "",
+    );
+    assert!(
+        plot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&plot.stderr)
+    );
+    assert_eq!(&std::fs::read(&png).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
+    let missing = grpo(
+        &[
+            "plot",
+            out.join("grpo/metrics.jsonl").to_str().unwrap(),
+            "-o",
+            png.to_str().unwrap(),
+            "--keys",
+            "nope",
+        ],
+        "",
+    );
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("no line has both `step` and `nope`")
+    );
+
+    // A typo in the run file is named with its line.
+    std::fs::write(&config, TINY_RUN.replace("max_steps = 2", "max_stepz = 2")).unwrap();
+    let bad = grpo(&["train", "--config", config.to_str().unwrap()], "");
+    let error = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && error.contains("run.toml:") && error.contains("max_stepz"),
+        "{error}"
+    );
+}

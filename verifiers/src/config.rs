@@ -79,6 +79,13 @@ struct Document {
     time_budget_s: Option<f64>,
 }
 
+/// The same two keys inside a larger document (a run config), whose other keys are not ours.
+#[derive(Deserialize)]
+struct Section {
+    verifiers: Vec<Spanned<Table>>,
+    time_budget_s: Option<f64>,
+}
+
 impl VerifierSet {
     /// Builds the verifiers a `V.toml` file describes.
     pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
@@ -96,7 +103,26 @@ impl VerifierSet {
             location: origin.to_owned(),
             message: e.to_string().trim_end().to_owned(),
         })?;
-        let budget = match document.time_budget_s {
+        Self::from_entries(text, origin, document.verifiers, document.time_budget_s)
+    }
+
+    /// Builds the `[[verifiers]]` (and `time_budget_s`) of a larger TOML document — a run
+    /// config — ignoring its other keys; errors name `origin:line` as for a `V.toml`.
+    pub fn from_toml_section(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let section: Section = toml::from_str(text).map_err(|e| ConfigError::At {
+            location: origin.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        Self::from_entries(text, origin, section.verifiers, section.time_budget_s)
+    }
+
+    fn from_entries(
+        text: &str,
+        origin: &str,
+        entries: Vec<Spanned<Table>>,
+        time_budget_s: Option<f64>,
+    ) -> Result<Self, ConfigError> {
+        let budget = match time_budget_s {
             None => None,
             Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
             Some(s) => {
@@ -108,8 +134,8 @@ impl VerifierSet {
                 });
             }
         };
-        let mut members = Vec::with_capacity(document.verifiers.len());
-        for (index, entry) in document.verifiers.into_iter().enumerate() {
+        let mut members = Vec::with_capacity(entries.len());
+        for (index, entry) in entries.into_iter().enumerate() {
             let line = text[..entry.span().start].matches('\n').count() + 1;
             let at = format!("verifiers[{index}]");
             let built = build_weighted(entry.into_inner(), &at);

@@ -2,6 +2,7 @@
 //! micro-batched forward/backward → clip → AdamW; metrics, checkpoints and evaluation around it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use grpo_data::{Cursor, Dataset, Epochs, Row};
@@ -31,6 +32,9 @@ pub struct TrainRow {
     /// Index into [`Batch::prompt_ids`].
     pub group: usize,
     pub completion_ids: Vec<u32>,
+    /// The sampler's log-probs of `completion_ids` (π_old as sampled; logged against the
+    /// trainer's recomputation).
+    pub sampling_logprobs: Vec<f32>,
     pub advantage: f32,
     /// False when the completion takes no part in the loss (truncated under
     /// `mask_truncated_completions`).
@@ -65,7 +69,7 @@ pub struct GrpoTrainer {
     model: CausalLm,
     reference: Option<CausalLm>,
     optimizer: Optimizer,
-    tokenizer: Box<dyn Tokenizer>,
+    tokenizer: Arc<dyn Tokenizer>,
     verifiers: VerifierSet,
     data: Dataset,
     epochs: Epochs,
@@ -84,7 +88,7 @@ impl GrpoTrainer {
     /// `run_dir`, metrics, completions and checkpoints are written there.
     pub fn new(
         model: CausalLm,
-        tokenizer: Box<dyn Tokenizer>,
+        tokenizer: Arc<dyn Tokenizer>,
         verifiers: VerifierSet,
         data: Dataset,
         config: GrpoConfig,
@@ -110,7 +114,7 @@ impl GrpoTrainer {
     /// Continues the run in `run_dir` from its newest checkpoint, on `device`.
     pub fn resume(
         run_dir: PathBuf,
-        tokenizer: Box<dyn Tokenizer>,
+        tokenizer: Arc<dyn Tokenizer>,
         verifiers: VerifierSet,
         data: Dataset,
         device: &Device,
@@ -151,7 +155,7 @@ impl GrpoTrainer {
     fn assemble(
         model: CausalLm,
         optimizer: Optimizer,
-        tokenizer: Box<dyn Tokenizer>,
+        tokenizer: Arc<dyn Tokenizer>,
         verifiers: VerifierSet,
         data: Dataset,
         epochs: Epochs,
@@ -461,6 +465,7 @@ impl GrpoTrainer {
                 batch.rows.push(TrainRow {
                     group: g,
                     completion_ids: completion.token_ids.clone(),
+                    sampling_logprobs: completion.logprobs.clone(),
                     advantage: a,
                     in_loss: !(config.mask_truncated_completions && truncated),
                 });
@@ -563,6 +568,9 @@ impl GrpoTrainer {
         let (mut loss_sum, mut stats, mut entropy_sum, mut grad_norm) =
             (0.0f64, [0.0f64; stat::COUNT], 0.0f64, 0.0f32);
         let mut skipped = false;
+        // |log π_sampler − log π_trainer| over loss tokens, first pass: the same weights through
+        // two code paths, so only float rounding should separate them.
+        let (mut gap_sum, mut gap_tokens) = (0.0f64, 0usize);
         for pass in 0..config.num_iterations {
             let lr = self
                 .optimizer
@@ -578,6 +586,21 @@ impl GrpoTrainer {
                     logprob_temperature(&config),
                 );
                 let (s, e) = chunk;
+                if pass == 0 {
+                    let trained: Vec<f32> = out
+                        .logprobs
+                        .clone()
+                        .into_data()
+                        .try_to_vec::<f32>()
+                        .unwrap_or_default();
+                    let width = out.logprobs.dims()[1];
+                    for (i, row) in batch.rows[s..e].iter().enumerate() {
+                        for (t, sampled) in row.sampling_logprobs.iter().enumerate() {
+                            gap_sum += (trained[i * width + t] - sampled).abs() as f64;
+                            gap_tokens += 1;
+                        }
+                    }
+                }
                 let advantages: Vec<f32> = batch.rows[s..e].iter().map(|r| r.advantage).collect();
                 let inputs = LossInputs {
                     old_logprobs: match &old {
@@ -626,6 +649,10 @@ impl GrpoTrainer {
         let passes = config.num_iterations as f64;
         let tokens = stats[stat::TOKENS].max(1.0);
         metrics.insert("step_skipped".into(), if skipped { 1.0 } else { 0.0 });
+        metrics.insert(
+            "sampling_logprob_gap".into(),
+            gap_sum / gap_tokens.max(1) as f64,
+        );
         metrics.insert("loss".into(), loss_sum / passes);
         metrics.insert("policy_loss".into(), stats[stat::POLICY_LOSS] / passes);
         metrics.insert("grad_norm".into(), grad_norm as f64);

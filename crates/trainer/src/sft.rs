@@ -3,8 +3,9 @@
 //! from-scratch model's reward non-zero before RL can start.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use grpo_data::{Cursor, Dataset, Epochs};
+use grpo_data::{Cursor, Dataset, Epochs, Row};
 use grpo_policy::burn::module::Module;
 use grpo_policy::burn::optim::GradientsParams;
 use grpo_policy::burn::tensor::Device;
@@ -36,6 +37,9 @@ pub struct SftConfig {
     pub target_field: String,
     /// Text put before the target (`" "`, `"The answer is "`); part of the target tokens.
     pub target_prefix: String,
+    /// Instead of `target_prefix` + `target_field`: a template whose `{field}`s are replaced
+    /// by the row's fields (`"<think>{numbers}</think><answer>{solution}</answer>"`).
+    pub target_template: Option<String>,
     /// End each target with the tokenizer's EOS, so the model learns to stop.
     pub append_eos: bool,
     pub seed: u64,
@@ -55,6 +59,7 @@ impl Default for SftConfig {
             max_grad_norm: Some(1.0),
             target_field: "answer".into(),
             target_prefix: String::new(),
+            target_template: None,
             append_eos: true,
             seed: 0,
             save_steps: None,
@@ -85,6 +90,34 @@ impl SftConfig {
         Ok(())
     }
 
+    /// The completion a row teaches.
+    pub fn target(&self, row: &Row) -> Result<String> {
+        let text = |value: &Value| match value {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        if let Some(template) = &self.target_template {
+            let mut out = template.clone();
+            for (name, value) in row.fields() {
+                out = out.replace(&format!("{{{name}}}"), &text(value));
+            }
+            return Ok(out);
+        }
+        match row.get(&self.target_field) {
+            Some(value @ (Value::String(_) | Value::Number(_))) => {
+                Ok(format!("{}{}", self.target_prefix, text(value)))
+            }
+            _ => Err(TrainerError::config(
+                "target_field",
+                format!(
+                    "a row has no string or number `{}`: {}",
+                    self.target_field,
+                    row.prompt()
+                ),
+            )),
+        }
+    }
+
     fn optim(&self) -> OptimSettings {
         OptimSettings {
             learning_rate: self.learning_rate,
@@ -113,7 +146,7 @@ pub struct SftTrainer {
     config: SftConfig,
     model: CausalLm,
     optimizer: Optimizer,
-    tokenizer: Box<dyn Tokenizer>,
+    tokenizer: Arc<dyn Tokenizer>,
     data: Dataset,
     epochs: Epochs,
     step: usize,
@@ -125,7 +158,7 @@ pub struct SftTrainer {
 impl SftTrainer {
     pub fn new(
         model: CausalLm,
-        tokenizer: Box<dyn Tokenizer>,
+        tokenizer: Arc<dyn Tokenizer>,
         data: Dataset,
         config: SftConfig,
         run_dir: Option<PathBuf>,
@@ -158,7 +191,7 @@ impl SftTrainer {
     /// Continues the supervised run in `run_dir` from its newest checkpoint.
     pub fn resume(
         run_dir: PathBuf,
-        tokenizer: Box<dyn Tokenizer>,
+        tokenizer: Arc<dyn Tokenizer>,
         data: Dataset,
         device: &Device,
     ) -> Result<SftTrainer> {

@@ -1,6 +1,8 @@
 //! The loop end to end on a tiny from-scratch model: it learns, it resumes exactly, and a
 //! non-finite value skips the update without touching the weights.
 
+use std::sync::Arc;
+
 use grpo_data::{Dataset, Row};
 use grpo_policy::burn::module::{Module, ModuleVisitor, Param};
 use grpo_policy::burn::tensor::{Device, Tensor};
@@ -75,7 +77,7 @@ fn trainer_from(
 ) -> GrpoTrainer {
     GrpoTrainer::new(
         model,
-        Box::new(ByteTokenizer),
+        Arc::new(ByteTokenizer),
         verifiers(),
         prompts(),
         config,
@@ -164,7 +166,7 @@ fn a_resumed_run_repeats_the_uninterrupted_one_exactly() {
     drop(first);
     let mut resumed = GrpoTrainer::resume(
         interrupted.clone(),
-        Box::new(ByteTokenizer),
+        Arc::new(ByteTokenizer),
         verifiers(),
         prompts(),
         &Device::flex(),
@@ -254,7 +256,7 @@ fn sft_teaches_the_answer_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let mut sft = SftTrainer::new(
         tiny_model(2),
-        Box::new(ByteTokenizer),
+        Arc::new(ByteTokenizer),
         Dataset::from_rows(rows.clone()),
         config,
         Some(dir.path().to_owned()),
@@ -283,7 +285,7 @@ fn sft_teaches_the_answer_and_resumes() {
     // The run's newest checkpoint resumes at its step.
     let resumed = SftTrainer::resume(
         dir.path().to_owned(),
-        Box::new(ByteTokenizer),
+        Arc::new(ByteTokenizer),
         Dataset::from_rows(rows),
         &Device::flex(),
     )

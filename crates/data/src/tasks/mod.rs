@@ -15,9 +15,11 @@
 
 mod arithmetic;
 mod countdown;
+mod functions;
 
 pub use arithmetic::ArithmeticTask;
 pub use countdown::CountdownTask;
+pub use functions::FunctionTask;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -43,9 +45,10 @@ pub fn task_by_name(name: &str) -> Result<Box<dyn Task>> {
     match name {
         "arithmetic" => Ok(Box::new(ArithmeticTask::default())),
         "countdown" => Ok(Box::new(CountdownTask::default())),
+        "functions" => Ok(Box::new(FunctionTask::default())),
         other => Err(DataError::config(
             "task",
-            format!("unknown task `{other}` (known: arithmetic, countdown)"),
+            format!("unknown task `{other}` (known: arithmetic, countdown, functions)"),
         )),
     }
 }

@@ -1,0 +1,60 @@
+//! `grpo train --config RUN.toml` and `grpo eval --config RUN.toml --model DIR`.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use grpo::device::Backend;
+use grpo::recipe::{Run, load_model};
+
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// The run: model, task, warm-up, GRPO settings and `[[verifiers]]` (see
+    /// `examples/configs/`).
+    #[arg(long)]
+    config: PathBuf,
+    /// The run directory (default: `runs/<name>`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the GRPO phase from the run directory's newest checkpoint.
+    #[arg(long)]
+    resume: bool,
+    #[arg(long, value_enum, default_value_t)]
+    device: Backend,
+}
+
+pub fn train(args: &TrainArgs) -> Result<()> {
+    let run = Run::from_file(&args.config)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(&run.config.name));
+    let results = run.execute(&out, &args.device.device()?, args.resume)?;
+    println!("{}", results.markdown());
+    eprintln!(
+        "{:.0} s; results, metrics and plots in {}",
+        results.wall_s,
+        out.display()
+    );
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// The run config whose evaluation splits and verifiers are used.
+    #[arg(long)]
+    config: PathBuf,
+    /// The model directory (a Hugging Face one, or `warmup_model/` / a checkpoint of a run).
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long, value_enum, default_value_t)]
+    device: Backend,
+}
+
+pub fn eval(args: &EvalArgs) -> Result<()> {
+    let run = Run::from_file(&args.config)?;
+    let (model, tokenizer) = load_model(&args.model, &args.device.device()?)?;
+    let (_, sets) = run.data()?;
+    let accuracy = run.evaluate(&model, tokenizer.as_ref(), &sets)?;
+    println!("{}", serde_json::to_string_pretty(&accuracy)?);
+    Ok(())
+}
