@@ -44,6 +44,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::plot::{Chart, Series, save};
 
+/// A named evaluation split and its rows.
+pub type EvalSet = (String, Vec<Row>);
+
 /// The run file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -225,7 +228,7 @@ impl Run {
     }
 
     /// The training rows and the evaluation sets, by split name.
-    pub fn data(&self) -> Result<(Vec<Row>, Vec<(String, Vec<Row>)>)> {
+    pub fn data(&self) -> Result<(Vec<Row>, Vec<EvalSet>)> {
         let task = &self.config.task;
         let wrap = |rows: Vec<Row>| -> Vec<Row> {
             rows.into_iter()
@@ -316,7 +319,7 @@ impl Run {
         &self,
         model: &CausalLm,
         tokenizer: &dyn Tokenizer,
-        sets: &[(String, Vec<Row>)],
+        sets: &[EvalSet],
     ) -> Result<BTreeMap<String, f64>> {
         let settings = self.eval_settings();
         let mut out = BTreeMap::new();

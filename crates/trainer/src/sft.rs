@@ -252,23 +252,7 @@ impl SftTrainer {
             .get_many(&self.epochs.next_batch(self.config.batch_size))?;
         let mut pairs: Vec<(Vec<u32>, Vec<u32>)> = Vec::with_capacity(rows.len());
         for row in &rows {
-            let target = match row.get(&self.config.target_field) {
-                Some(Value::String(text)) => text.clone(),
-                Some(Value::Number(n)) => n.to_string(),
-                _ => {
-                    return Err(TrainerError::config(
-                        "target_field",
-                        format!(
-                            "a row has no string or number `{}`: {}",
-                            self.config.target_field,
-                            row.prompt()
-                        ),
-                    ));
-                }
-            };
-            let mut ids = self
-                .tokenizer
-                .encode(&format!("{}{target}", self.config.target_prefix));
+            let mut ids = self.tokenizer.encode(&self.config.target(row)?);
             if self.config.append_eos
                 && let Some(&eos) = self.tokenizer.eos_ids().first()
             {

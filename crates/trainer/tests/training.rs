@@ -292,3 +292,35 @@ fn sft_teaches_the_answer_and_resumes() {
     .unwrap();
     assert_eq!(resumed.step(), 60);
 }
+
+#[test]
+fn sft_targets_come_from_a_field_or_a_template() {
+    let row = Row::from_prompt("p")
+        .with("numbers", serde_json::json!([3, 4]))
+        .with("solution", "3+4")
+        .with("answer", 7);
+    let plain = SftConfig {
+        target_prefix: "= ".into(),
+        ..Default::default()
+    };
+    assert_eq!(plain.target(&row).unwrap(), "= 7");
+    let template = SftConfig {
+        target_template: Some("<think>{numbers}</think><answer>{solution}</answer>".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        template.target(&row).unwrap(),
+        "<think>[3,4]</think><answer>3+4</answer>"
+    );
+    let missing = SftConfig {
+        target_field: "nope".into(),
+        ..Default::default()
+    };
+    assert!(
+        missing
+            .target(&row)
+            .unwrap_err()
+            .to_string()
+            .contains("nope")
+    );
+}
