@@ -82,6 +82,25 @@ pub fn list(run_dir: &Path) -> Result<Vec<(usize, PathBuf)>> {
     Ok(found)
 }
 
+/// What a checkpoint remembers besides weights and optimiser state: which trainer wrote it,
+/// the step, the data cursor (the sampler's seed is a function of the step, so this is all the
+/// randomness there is) and the config.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct State<C> {
+    pub kind: String,
+    pub step: usize,
+    pub cursor: grpo_data::Cursor,
+    pub config: C,
+}
+
+/// The newest checkpoint under `run_dir`, or an error saying there is none.
+pub fn newest(run_dir: &Path) -> Result<PathBuf> {
+    latest(run_dir)?.ok_or_else(|| TrainerError::Checkpoint {
+        path: run_dir.to_owned(),
+        message: "no checkpoint to resume from".into(),
+    })
+}
+
 /// The newest checkpoint under `run_dir`, if any.
 pub fn latest(run_dir: &Path) -> Result<Option<PathBuf>> {
     Ok(list(run_dir)?.pop().map(|(_, path)| path))

@@ -5,14 +5,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use grpo_data::{Cursor, Dataset, Epochs, Row};
+use grpo_data::{Dataset, Epochs, Row};
 use grpo_policy::burn::module::Module;
 use grpo_policy::burn::optim::{GradientsAccumulator, GradientsParams};
 use grpo_policy::burn::tensor::{Device, Tensor};
 use grpo_policy::{CausalLm, Tokenizer};
 use grpo_sampler::{FinishReason, Sampler};
 use grpo_verifiers::{Evaluation, Sample, VerifierSet};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::advantages::{advantages, group_stats, groups_with_signal, overlong_penalty};
@@ -47,15 +46,6 @@ pub struct TrainRow {
 pub struct Batch {
     pub prompt_ids: Vec<Vec<u32>>,
     pub rows: Vec<TrainRow>,
-}
-
-/// What a checkpoint remembers besides weights and optimiser state.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct GrpoState {
-    kind: String,
-    step: usize,
-    cursor: Cursor,
-    config: GrpoConfig,
 }
 
 /// A GRPO run.
@@ -119,12 +109,9 @@ impl GrpoTrainer {
         data: Dataset,
         device: &Device,
     ) -> Result<GrpoTrainer> {
-        let dir = checkpoint::latest(&run_dir)?.ok_or_else(|| TrainerError::Checkpoint {
-            path: run_dir.clone(),
-            message: "no checkpoint to resume from".into(),
-        })?;
-        let config = checkpoint::read_state::<GrpoState>(&dir)?.config;
-        let loaded = checkpoint::load::<GrpoState>(
+        let dir = checkpoint::newest(&run_dir)?;
+        let config = checkpoint::read_state::<checkpoint::State<GrpoConfig>>(&dir)?.config;
+        let loaded = checkpoint::load::<checkpoint::State<GrpoConfig>>(
             &dir,
             &device.clone().autodiff(),
             Optimizer::new(optim_settings(&config)),
@@ -711,7 +698,7 @@ impl GrpoTrainer {
             .run_dir
             .as_deref()
             .ok_or_else(|| TrainerError::config("run_dir", "a checkpoint needs a run directory"))?;
-        let state = GrpoState {
+        let state = checkpoint::State {
             kind: "grpo".into(),
             step: self.step,
             cursor: self.epochs.cursor(),

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use grpo_data::{Cursor, Dataset, Epochs, Row};
+use grpo_data::{Dataset, Epochs, Row};
 use grpo_policy::burn::module::Module;
 use grpo_policy::burn::optim::GradientsParams;
 use grpo_policy::burn::tensor::Device;
@@ -133,14 +133,6 @@ impl SftConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct SftState {
-    kind: String,
-    step: usize,
-    cursor: Cursor,
-    config: SftConfig,
-}
-
 /// A supervised run.
 pub struct SftTrainer {
     config: SftConfig,
@@ -195,13 +187,10 @@ impl SftTrainer {
         data: Dataset,
         device: &Device,
     ) -> Result<SftTrainer> {
-        let dir = checkpoint::latest(&run_dir)?.ok_or_else(|| TrainerError::Checkpoint {
-            path: run_dir.clone(),
-            message: "no checkpoint to resume from".into(),
-        })?;
-        let config = checkpoint::read_state::<SftState>(&dir)?.config;
+        let dir = checkpoint::newest(&run_dir)?;
+        let config = checkpoint::read_state::<checkpoint::State<SftConfig>>(&dir)?.config;
         let autodiff = device.clone().autodiff();
-        let loaded = checkpoint::load::<SftState>(&dir, &autodiff, Optimizer::new(config.optim()))?;
+        let loaded = checkpoint::load::<checkpoint::State<SftConfig>>(&dir, &autodiff, Optimizer::new(config.optim()))?;
         let (model, optimizer, state) = (loaded.model, loaded.optimizer, loaded.state);
         let epochs = Epochs::resume(data.len(), state.config.seed, true, state.cursor)?;
         let log = Some(JsonlLog::open(
@@ -310,7 +299,7 @@ impl SftTrainer {
             .run_dir
             .as_deref()
             .ok_or_else(|| TrainerError::config("run_dir", "a checkpoint needs a run directory"))?;
-        let state = SftState {
+        let state = checkpoint::State {
             kind: "sft".into(),
             step: self.step,
             cursor: self.epochs.cursor(),
