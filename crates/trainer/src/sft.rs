@@ -190,7 +190,11 @@ impl SftTrainer {
         let dir = checkpoint::newest(&run_dir)?;
         let config = checkpoint::read_state::<checkpoint::State<SftConfig>>(&dir)?.config;
         let autodiff = device.clone().autodiff();
-        let loaded = checkpoint::load::<checkpoint::State<SftConfig>>(&dir, &autodiff, Optimizer::new(config.optim()))?;
+        let loaded = checkpoint::load::<checkpoint::State<SftConfig>>(
+            &dir,
+            &autodiff,
+            Optimizer::new(config.optim()),
+        )?;
         let (model, optimizer, state) = (loaded.model, loaded.optimizer, loaded.state);
         let epochs = Epochs::resume(data.len(), state.config.seed, true, state.cursor)?;
         let log = Some(JsonlLog::open(
