@@ -382,7 +382,7 @@ impl Run {
         // 2. GRPO.
         let t_grpo = Instant::now();
         let grpo_dir = out.join("grpo");
-        let mut trainer = if resume && grpo_trainer_has_checkpoint(&grpo_dir) {
+        let mut trainer = if resume && grpo_trainer::latest_checkpoint(&grpo_dir)?.is_some() {
             GrpoTrainer::resume(
                 grpo_dir.clone(),
                 tokenizer.clone(),
@@ -500,14 +500,6 @@ impl Run {
         let sft_units = 3.0 * sft.batch_size as f64 * (prompt_tokens + target_tokens);
         (grpo_units / sft_units).round() as usize
     }
-}
-
-fn grpo_trainer_has_checkpoint(dir: &Path) -> bool {
-    std::fs::read_dir(dir).is_ok_and(|entries| {
-        entries
-            .flatten()
-            .any(|e| e.file_name().to_string_lossy().starts_with("checkpoint-"))
-    })
 }
 
 fn settings<T: serde::de::DeserializeOwned + Default>(table: &Option<toml::Table>) -> Result<T> {

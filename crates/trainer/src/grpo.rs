@@ -210,25 +210,16 @@ impl GrpoTrainer {
     /// Trains until `max_steps`, with a progress bar, checkpoints and evaluations; returns the
     /// metrics of the steps run (evaluation results included in their step's metrics).
     pub fn train(&mut self) -> Result<Vec<Metrics>> {
-        let progress = Progress::new("grpo", self.config.max_steps, self.step);
-        let mut all = Vec::new();
-        while self.step < self.config.max_steps {
-            let metrics = self.train_step_logged(&progress)?;
-            progress.update(self.step, &metrics);
-            all.push(metrics);
-        }
-        progress.finish();
-        Ok(all)
+        self.train_steps(self.config.max_steps.saturating_sub(self.step))
     }
 
-    /// Runs exactly `steps` more steps (or up to `max_steps`), as [`GrpoTrainer::train`] does.
+    /// Runs `steps` more steps (fewer if `max_steps` comes first), as [`GrpoTrainer::train`]
+    /// does.
     pub fn train_steps(&mut self, steps: usize) -> Result<Vec<Metrics>> {
         let progress = Progress::new("grpo", self.config.max_steps, self.step);
         let mut all = Vec::new();
-        for _ in 0..steps {
-            if self.step >= self.config.max_steps {
-                break;
-            }
+        let last = self.config.max_steps.min(self.step + steps);
+        while self.step < last {
             let metrics = self.train_step_logged(&progress)?;
             progress.update(self.step, &metrics);
             all.push(metrics);

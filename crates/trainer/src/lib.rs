@@ -24,6 +24,7 @@ mod packing;
 mod progress;
 mod sft;
 
+pub use checkpoint::latest as latest_checkpoint;
 pub use config::{
     AdvantageEstimator, GrpoConfig, ImportanceSamplingLevel, KlEstimator, LossType, ScaleRewards,
     Schedule,

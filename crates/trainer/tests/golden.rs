@@ -38,27 +38,21 @@ struct AdvantageCase {
 
 #[derive(Deserialize)]
 struct LossCase {
-    loss_type: LossType,
-    level: ImportanceSamplingLevel,
-    kl: KlEstimator,
-    beta: f32,
-    epsilon: f32,
-    epsilon_high: f32,
-    delta: Option<f32>,
-    max_completion_length: usize,
-    micro_batch_size: usize,
+    #[serde(flatten)]
+    settings: Settings,
     loss: f64,
 }
 
 #[derive(Deserialize)]
 struct GradientCase {
     #[serde(flatten)]
-    case: LossCaseNoValue,
+    settings: Settings,
     grad: Vec<Vec<f64>>,
 }
 
+/// The loss settings a fixture case was computed with.
 #[derive(Deserialize)]
-struct LossCaseNoValue {
+struct Settings {
     loss_type: LossType,
     level: ImportanceSamplingLevel,
     kl: KlEstimator,
@@ -121,28 +115,20 @@ struct Case {
     micro_batch_size: usize,
 }
 
-fn case(
-    loss_type: LossType,
-    level: ImportanceSamplingLevel,
-    kl: KlEstimator,
-    beta: f32,
-    (epsilon, epsilon_high, delta): (f32, f32, Option<f32>),
-    max_completion_length: usize,
-    micro_batch_size: usize,
-) -> Case {
+fn case(s: &Settings) -> Case {
     Case {
         config: GrpoConfig {
-            loss_type,
-            importance_sampling_level: level,
-            kl_estimator: kl,
-            beta,
-            epsilon,
-            epsilon_high: Some(epsilon_high),
-            delta,
-            max_completion_length,
+            loss_type: s.loss_type,
+            importance_sampling_level: s.level,
+            kl_estimator: s.kl,
+            beta: s.beta,
+            epsilon: s.epsilon,
+            epsilon_high: Some(s.epsilon_high),
+            delta: s.delta,
+            max_completion_length: s.max_completion_length,
             ..Default::default()
         },
-        micro_batch_size,
+        micro_batch_size: s.micro_batch_size,
     }
 }
 
@@ -195,25 +181,18 @@ fn every_loss_variant_matches_the_reference() {
     let device = Device::flex();
     assert_eq!(golden.loss_cases.len(), 33);
     for c in &golden.loss_cases {
-        let case = case(
-            c.loss_type,
-            c.level,
-            c.kl,
-            c.beta,
-            (c.epsilon, c.epsilon_high, c.delta),
-            c.max_completion_length,
-            c.micro_batch_size,
-        );
+        let case = case(&c.settings);
         let logprobs = matrix(&golden.batch.logprobs, &device);
         let (loss, stats) = batch_loss(&golden.batch, &case, logprobs, &device);
         let got = loss.into_scalar::<f32>() as f64;
+        let s = &c.settings;
         let what = format!(
             "{:?} {:?} {:?} beta={} delta={:?}",
-            c.loss_type, c.level, c.kl, c.beta, c.delta
+            s.loss_type, s.level, s.kl, s.beta, s.delta
         );
         close(got, c.loss, &what);
         assert_eq!(stats[stat::TOKENS], 20.0, "{what}");
-        if c.kl == KlEstimator::K3 && c.beta > 0.0 {
+        if s.kl == KlEstimator::K3 && s.beta > 0.0 {
             assert!(stats[stat::KL] >= 0.0, "k3 is never negative");
         }
     }
@@ -222,17 +201,8 @@ fn every_loss_variant_matches_the_reference() {
 #[test]
 fn the_gradient_matches_finite_differences() {
     let golden = golden();
-    let g = &golden.gradient.case;
     let device = Device::flex().autodiff();
-    let case = case(
-        g.loss_type,
-        g.level,
-        g.kl,
-        g.beta,
-        (g.epsilon, g.epsilon_high, g.delta),
-        g.max_completion_length,
-        g.micro_batch_size,
-    );
+    let case = case(&golden.gradient.settings);
     let logprobs = matrix(&golden.batch.logprobs, &device).require_grad();
     let (loss, _) = batch_loss(&golden.batch, &case, logprobs.clone(), &device);
     let grads = loss.backward();
