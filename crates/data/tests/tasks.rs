@@ -176,7 +176,8 @@ fn countdown_splits_are_deterministic_and_disjoint() {
 }
 
 /// The arithmetic verifier (our independent evaluator: exact rationals, its own parser) agrees
-/// with every generated answer, given the expression or the answer itself.
+/// with every generated answer, given the expression or the answer itself, and with every
+/// step of the worked solution.
 #[test]
 fn arithmetic_answers_are_what_the_verifier_computes() {
     let literal = ArithmeticChecker::new(ArithmeticConfig {
@@ -190,6 +191,11 @@ fn arithmetic_answers_are_what_the_verifier_computes() {
         ..Default::default()
     })
     .unwrap();
+    let last_number = ArithmeticChecker::new(ArithmeticConfig {
+        extract: Extract::LastNumber,
+        ..Default::default()
+    })
+    .unwrap();
     let task = ArithmeticTask::default();
     for split in Split::ALL {
         for row in task.generate(split, 500, 3).unwrap() {
@@ -199,6 +205,31 @@ fn arithmetic_answers_are_what_the_verifier_computes() {
                 .verify(&sample(&row, text(&row, "expression")))
                 .unwrap();
             assert_eq!(score.correct, Some(true), "{row:?}: {}", score.details);
+            // The worked steps: each `lhs=rhs` is true by the verifier's evaluator, one per
+            // operator, and the last result is the answer (which the lenient extraction the
+            // math_rl example uses reads from the whole chain).
+            let steps: Vec<&str> = text(&row, "steps").split(',').collect();
+            let operators = text(&row, "expression")
+                .chars()
+                .filter(|c| "+-*".contains(*c))
+                .count();
+            assert_eq!(steps.len(), operators, "{row:?}");
+            for step in &steps {
+                let (lhs, rhs) = step.split_once('=').unwrap();
+                let claimed = row.clone().with("answer", rhs);
+                let score = expression.verify(&sample(&claimed, lhs)).unwrap();
+                assert_eq!(score.correct, Some(true), "{step} in {row:?}");
+            }
+            assert!(
+                steps
+                    .last()
+                    .unwrap()
+                    .ends_with(&format!("={}", text(&row, "answer")))
+            );
+            let score = last_number
+                .verify(&sample(&row, text(&row, "steps")))
+                .unwrap();
+            assert_eq!(score.correct, Some(true), "{row:?}");
         }
     }
 }

@@ -11,7 +11,8 @@ use crate::rng::SplitMix64;
 use crate::row::Row;
 
 /// Settings of the arithmetic task. Rows carry `prompt`, `answer` (the integer as a string,
-/// what the arithmetic verifier reads), `expression`, `operators`, `template` and `split`.
+/// what the arithmetic verifier reads), `steps` (the worked solution, one operation at a time:
+/// `7*3=21,12+21=33`), `expression`, `operators`, `template` and `split`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ArithmeticTask {
@@ -155,6 +156,7 @@ impl ArithmeticTask {
         Some(
             Row::from_prompt(prompt)
                 .with("answer", evaluate(&operands, &operators).to_string())
+                .with("steps", steps(&operands, &operators))
                 .with("expression", expression)
                 .with("operators", operator_string(&operators))
                 .with("template", template.as_str())
@@ -215,6 +217,35 @@ fn evaluate(operands: &[i128], operators: &[Operator]) -> i128 {
     total + sign * term
 }
 
+/// The worked solution, one operation per step in the order `evaluate` applies them:
+/// products first, then sums and differences left to right (`12+7*3` → `7*3=21,12+21=33`).
+/// Every intermediate result is written, so a problem is a chain of facts a small model can
+/// learn from other problems (the chain-of-thought that lets it solve unseen combinations).
+fn steps(operands: &[i128], operators: &[Operator]) -> String {
+    let mut values = operands.to_vec();
+    let mut ops = operators.to_vec();
+    let mut written = Vec::with_capacity(ops.len());
+    let mut apply = |values: &mut Vec<i128>, ops: &mut Vec<Operator>, i: usize| {
+        let (a, b, op) = (values[i], values[i + 1], ops[i]);
+        let c = match op {
+            Operator::Add => a + b,
+            Operator::Sub => a - b,
+            Operator::Mul => a * b,
+            Operator::Div => unreachable!("validate() refuses division"),
+        };
+        written.push(format!("{a}{}{b}={c}", op.symbol()));
+        values.splice(i..=i + 1, [c]);
+        ops.remove(i);
+    };
+    while let Some(i) = ops.iter().position(|&op| op == Operator::Mul) {
+        apply(&mut values, &mut ops, i);
+    }
+    while !ops.is_empty() {
+        apply(&mut values, &mut ops, 0);
+    }
+    written.join(",")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,6 +257,12 @@ mod tests {
         assert_eq!(evaluate(&[12, 7, 3], &[Mul, Sub]), 81);
         assert_eq!(evaluate(&[2, 3, 4, 5], &[Sub, Mul, Add]), -5);
         assert_eq!(evaluate(&[5, 9], &[Sub]), -4);
+        assert_eq!(steps(&[12, 7, 3], &[Add, Mul]), "7*3=21,12+21=33");
+        assert_eq!(
+            steps(&[2, 3, 4, 5], &[Sub, Mul, Add]),
+            "3*4=12,2-12=-10,-10+5=-5"
+        );
+        assert_eq!(steps(&[5, 9], &[Sub]), "5-9=-4");
         assert_eq!(digit_count(0), 1);
         assert_eq!(digit_count(99), 2);
         assert_eq!(digit_count(100), 3);
