@@ -110,3 +110,45 @@ fn the_gsm8k_recipe_runs_end_to_end_on_a_tiny_hf_model() {
             .exists()
     );
 }
+
+/// Each example recipe teaches in its warm-up exactly what its verifiers reward: the SFT target
+/// of a row, scored as a completion, is correct — on the training rows and on every evaluated
+/// split. (A warm-up in one format and a verifier reading another would leave GRPO with
+/// nothing to reinforce; the math_rl recipe's answers-only warm-up against a chain-of-steps
+/// verifier was such a mismatch in the making.)
+#[test]
+fn every_example_warm_up_writes_what_its_verifiers_reward() {
+    let recipes = [
+        (
+            include_str!("../examples/configs/math_rl.toml"),
+            "math_rl.toml",
+        ),
+        (
+            include_str!("../examples/configs/countdown.toml"),
+            "countdown.toml",
+        ),
+        (
+            include_str!("../examples/configs/code_rl.toml"),
+            "code_rl.toml",
+        ),
+    ];
+    for (text, origin) in recipes {
+        let mut run = Run::from_str(text, origin).unwrap();
+        run.config.task.train_rows = 20;
+        run.config.task.eval_rows = 10;
+        let (train, sets) = run.data().unwrap();
+        let sft = run.config.sft.clone().unwrap();
+        let rows = train.iter().chain(sets.iter().flat_map(|(_, rows)| rows));
+        for row in rows {
+            let target = sft.target(row).unwrap();
+            let sample = grpo::verifiers::Sample::new(row.prompt(), &target, row.fields());
+            let evaluation = run.verifiers.evaluate(&sample);
+            assert_eq!(
+                evaluation.correct,
+                Some(true),
+                "{origin}: {target:?} for {row:?}: {:?}",
+                evaluation.members
+            );
+        }
+    }
+}
