@@ -129,17 +129,8 @@ fn render(chart: &Chart) -> Canvas {
         .flat_map(|s| s.points.iter().copied())
         .filter(|(x, y)| x.is_finite() && y.is_finite())
         .collect();
-    let (mut x_min, mut x_max) = bounds(points.iter().map(|p| p.0));
-    let (mut y_min, mut y_max) = bounds(points.iter().map(|p| p.1));
-    if x_max <= x_min {
-        x_max = x_min + 1.0;
-    }
-    if y_max <= y_min {
-        y_max = y_min + 1.0;
-    }
-    let pad = (y_max - y_min) * 0.05;
-    (y_min, y_max) = (y_min - pad, y_max + pad);
-    x_min = x_min.min(x_max);
+    let (x_min, x_max, x_step) = axis(bounds(points.iter().map(|p| p.0)));
+    let (y_min, y_max, y_step) = axis(bounds(points.iter().map(|p| p.1)));
     let (plot_w, plot_h) = (
         (WIDTH - LEFT - RIGHT) as f64,
         (HEIGHT - TOP - BOTTOM) as f64,
@@ -150,18 +141,17 @@ fn render(chart: &Chart) -> Canvas {
             (TOP as f64 + plot_h - (y - y_min) / (y_max - y_min) * plot_h).round() as i64,
         )
     };
-    // Grid and tick labels.
-    for i in 0..=5 {
-        let f = i as f64 / 5.0;
-        let y = y_min + f * (y_max - y_min);
+    // Grid and tick labels, at round values.
+    for y in ticks(y_min, y_max, y_step) {
         let (_, py) = to_px((x_min, y));
         canvas.line((LEFT as i64, py), ((WIDTH - RIGHT) as i64, py), grey, 1);
-        let label = tick(y);
+        let label = tick(y, y_step);
         canvas.text(LEFT as i64 - 8 - text_width(&label), py - 5, &label, black);
-        let x = x_min + f * (x_max - x_min);
+    }
+    for x in ticks(x_min, x_max, x_step) {
         let (px, _) = to_px((x, y_min));
         canvas.line((px, TOP as i64), (px, (HEIGHT - BOTTOM) as i64), grey, 1);
-        let label = tick(x);
+        let label = tick(x, x_step);
         canvas.text(
             px - text_width(&label) / 2,
             (HEIGHT - BOTTOM) as i64 + 8,
@@ -216,15 +206,44 @@ fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
     if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) }
 }
 
-/// A tick label: integers plainly, others with up to three significant digits.
-fn tick(v: f64) -> String {
-    if v.abs() >= 1000.0 || (v.fract() == 0.0 && v.abs() < 1e6) {
-        format!("{v:.0}")
-    } else if v.abs() >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
+/// The axis `(from, to, step)` covering `(lo, hi)`: a step of 1, 2, 2.5 or 5 times a power of
+/// ten giving about five intervals, the ends rounded outward to it (Heckbert, "Nice numbers
+/// for graph labels", Graphics Gems 1990).
+fn axis((lo, hi): (f64, f64)) -> (f64, f64, f64) {
+    let span = if hi > lo { hi - lo } else { lo.abs().max(1.0) };
+    let raw = span / 5.0;
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let step = magnitude
+        * match raw / magnitude {
+            f if f <= 1.0 => 1.0,
+            f if f <= 2.0 => 2.0,
+            f if f <= 2.5 => 2.5,
+            f if f <= 5.0 => 5.0,
+            _ => 10.0,
+        };
+    let from = (lo / step).floor() * step;
+    let to = ((hi / step).ceil() * step).max(from + step);
+    (from, to, step)
+}
+
+/// The tick values `from, from + step, …, to`, each computed from its index so that rounding
+/// does not accumulate.
+fn ticks(from: f64, to: f64, step: f64) -> impl Iterator<Item = f64> {
+    let count = ((to - from) / step).round() as usize;
+    (0..=count).map(move |i| from + i as f64 * step)
+}
+
+/// A tick label with as many decimals as the step needs (`0.5`, `2.5`, `0.25`, `20`).
+fn tick(v: f64, step: f64) -> String {
+    let decimals = (0..=6)
+        .find(|&d| {
+            let scaled = step * 10f64.powi(d);
+            (scaled - scaled.round()).abs() < 1e-6 * scaled.max(1.0)
+        })
+        .unwrap_or(6) as usize;
+    // `-0.0` prints as `-0`; a tick at zero is plain `0`.
+    let v = if v.abs() < step * 1e-9 { 0.0 } else { v };
+    format!("{v:.decimals$}")
 }
 
 /// A 3×5 glyph, rows top to bottom; letters are drawn upper case.
@@ -332,6 +351,31 @@ mod tests {
     #[test]
     fn crc_matches_the_standard_check_value() {
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    /// Worked by hand: a step of 1, 2, 2.5 or 5 × 10^k near a fifth of the span, ends rounded
+    /// outward.
+    #[test]
+    fn axes_run_between_round_numbers() {
+        let close = |(a, b, c): (f64, f64, f64), (x, y, z): (f64, f64, f64)| {
+            (a - x).abs() < 1e-12 && (b - y).abs() < 1e-12 && (c - z).abs() < 1e-12
+        };
+        // The math_rl accuracy chart: 0.546 … 0.83 → span/5 = 0.057 → step 0.1.
+        assert!(close(axis((0.546, 0.83)), (0.5, 0.9, 0.1)));
+        // Steps 1 … 100 → 19.8 → 20.
+        assert!(close(axis((1.0, 100.0)), (0.0, 100.0, 20.0)));
+        // Rewards in [0, 1] → 0.2 → 0.2 exactly, nothing added.
+        assert!(close(axis((0.0, 1.0)), (0.0, 1.0, 0.2)));
+        // 0.11 … 0.2 → 0.018 → 0.02; −12 … 0 → 2.4 → 2.5.
+        assert!(close(axis((0.11, 0.2)), (0.1, 0.2, 0.02)));
+        assert!(close(axis((-12.0, 0.0)), (-12.5, 0.0, 2.5)));
+        // One value: a unit-wide axis around it.
+        assert!(close(axis((3.0, 3.0)), (3.0, 4.0, 1.0)));
+        let labels: Vec<String> = ticks(-12.5, 0.0, 2.5).map(|v| tick(v, 2.5)).collect();
+        assert_eq!(labels, ["-12.5", "-10.0", "-7.5", "-5.0", "-2.5", "0.0"]);
+        let labels: Vec<String> = ticks(0.1, 0.2, 0.02).map(|v| tick(v, 0.02)).collect();
+        assert_eq!(labels, ["0.10", "0.12", "0.14", "0.16", "0.18", "0.20"]);
+        assert_eq!(tick(40.0, 20.0), "40");
     }
 
     #[test]
