@@ -235,7 +235,8 @@ fn arithmetic_answers_are_what_the_verifier_computes() {
 }
 
 /// Every countdown instance is solvable: its kept solution is accepted by the expression
-/// verifier that uses each number exactly once, as `examples/verifiers/countdown.toml` does.
+/// verifier that uses each number exactly once, as `examples/verifiers/countdown.toml` does,
+/// and its worked steps are true and end at the target.
 #[test]
 fn every_countdown_instance_has_an_accepted_solution() {
     let checker = ArithmeticChecker::new(ArithmeticConfig {
@@ -243,6 +244,12 @@ fn every_countdown_instance_has_an_accepted_solution() {
         extract: Extract::Whole,
         policy: Policy::Expression,
         numbers_field: Some("numbers".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let step_checker = ArithmeticChecker::new(ArithmeticConfig {
+        extract: Extract::Whole,
+        policy: Policy::Expression,
         ..Default::default()
     })
     .unwrap();
@@ -254,7 +261,18 @@ fn every_countdown_instance_has_an_accepted_solution() {
                 .verify(&sample(&row, text(&row, "solution")))
                 .unwrap();
             assert_eq!(score.correct, Some(true), "{row:?}: {}", score.details);
+            // The worked steps: one per combination, each true, the last one reaching the target.
+            let steps: Vec<&str> = text(&row, "steps").split(',').collect();
+            let numbers = row.get("numbers").unwrap().as_array().unwrap().len();
+            assert_eq!(steps.len(), numbers - 1, "{row:?}");
+            for step in &steps {
+                let (lhs, rhs) = step.split_once('=').unwrap();
+                let claimed = row.clone().with("answer", rhs);
+                let score = step_checker.verify(&sample(&claimed, lhs)).unwrap();
+                assert_eq!(score.correct, Some(true), "{step} in {row:?}");
+            }
             let target = row.get("target").unwrap().as_u64().unwrap();
+            assert!(steps.last().unwrap().ends_with(&format!("={target}")));
             assert!((1..=100).contains(&target));
             checked += 1;
         }

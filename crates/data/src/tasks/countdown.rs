@@ -15,8 +15,9 @@ use crate::row::Row;
 const OPERATORS: [Operator; 4] = [Operator::Add, Operator::Sub, Operator::Mul, Operator::Div];
 
 /// Settings of the countdown task. Rows carry `prompt`, `numbers` (in the order shown),
-/// `target`, `solution` (an expression using each number once), `operators` (those of the
-/// solution), `template` and `split`: what the expression verifier with
+/// `target`, `solution` (an expression using each number once), `steps` (the operations that
+/// build it, in order: `9+5=14,14*2=28`), `operators` (those of the solution), `template` and
+/// `split`: what the expression verifier with
 /// `numbers_field = "numbers"` and `answer_field = "target"` reads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -68,11 +69,13 @@ impl Default for CountdownTask {
     }
 }
 
-/// A partial solution: its value, its expression, and the operators in it.
+/// A partial solution: its value, its expression, the operators in it, and the operations
+/// that built it in order (`9+5=14`).
 struct Part {
     value: u64,
     text: String,
     operators: Vec<Operator>,
+    steps: Vec<String>,
 }
 
 impl CountdownTask {
@@ -180,6 +183,7 @@ impl CountdownTask {
                 .with("numbers", numbers)
                 .with("target", solution.value)
                 .with("solution", solution.text)
+                .with("steps", solution.steps.join(","))
                 .with("operators", operator_string(&solution.operators))
                 .with("template", template.as_str())
                 .with("task", "countdown"),
@@ -269,6 +273,7 @@ fn solve_forward(numbers: &[u64], rng: &mut SplitMix64) -> Option<Part> {
             value: n,
             text: n.to_string(),
             operators: Vec::new(),
+            steps: Vec::new(),
         })
         .collect();
     while parts.len() > 1 {
@@ -299,10 +304,14 @@ fn solve_forward(numbers: &[u64], rng: &mut SplitMix64) -> Option<Part> {
         let mut operators = a.operators.clone();
         operators.extend(&b.operators);
         operators.push(op);
+        let mut steps = a.steps.clone();
+        steps.extend(b.steps.iter().cloned());
+        steps.push(format!("{}{}{}={value}", a.value, op.symbol(), b.value));
         parts.push(Part {
             value,
             text: format!("{}{}{}", wrap(&a), op.symbol(), wrap(&b)),
             operators,
+            steps,
         });
     }
     parts.pop()
