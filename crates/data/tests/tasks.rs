@@ -205,27 +205,13 @@ fn arithmetic_answers_are_what_the_verifier_computes() {
                 .verify(&sample(&row, text(&row, "expression")))
                 .unwrap();
             assert_eq!(score.correct, Some(true), "{row:?}: {}", score.details);
-            // The worked steps: each `lhs=rhs` is true by the verifier's evaluator, one per
-            // operator, and the last result is the answer (which the lenient extraction the
+            // One step per operator, ending at the answer (which the lenient extraction the
             // math_rl example uses reads from the whole chain).
-            let steps: Vec<&str> = text(&row, "steps").split(',').collect();
             let operators = text(&row, "expression")
                 .chars()
                 .filter(|c| "+-*".contains(*c))
                 .count();
-            assert_eq!(steps.len(), operators, "{row:?}");
-            for step in &steps {
-                let (lhs, rhs) = step.split_once('=').unwrap();
-                let claimed = row.clone().with("answer", rhs);
-                let score = expression.verify(&sample(&claimed, lhs)).unwrap();
-                assert_eq!(score.correct, Some(true), "{step} in {row:?}");
-            }
-            assert!(
-                steps
-                    .last()
-                    .unwrap()
-                    .ends_with(&format!("={}", text(&row, "answer")))
-            );
+            check_steps(&expression, &row, operators, text(&row, "answer"));
             let score = last_number
                 .verify(&sample(&row, text(&row, "steps")))
                 .unwrap();
@@ -261,18 +247,10 @@ fn every_countdown_instance_has_an_accepted_solution() {
                 .verify(&sample(&row, text(&row, "solution")))
                 .unwrap();
             assert_eq!(score.correct, Some(true), "{row:?}: {}", score.details);
-            // The worked steps: one per combination, each true, the last one reaching the target.
-            let steps: Vec<&str> = text(&row, "steps").split(',').collect();
+            // One step per combination, ending at the target.
             let numbers = row.get("numbers").unwrap().as_array().unwrap().len();
-            assert_eq!(steps.len(), numbers - 1, "{row:?}");
-            for step in &steps {
-                let (lhs, rhs) = step.split_once('=').unwrap();
-                let claimed = row.clone().with("answer", rhs);
-                let score = step_checker.verify(&sample(&claimed, lhs)).unwrap();
-                assert_eq!(score.correct, Some(true), "{step} in {row:?}");
-            }
             let target = row.get("target").unwrap().as_u64().unwrap();
-            assert!(steps.last().unwrap().ends_with(&format!("={target}")));
+            check_steps(&step_checker, &row, numbers - 1, &target.to_string());
             assert!((1..=100).contains(&target));
             checked += 1;
         }
@@ -290,6 +268,23 @@ fn every_countdown_instance_has_an_accepted_solution() {
     assert_eq!(
         checker.verify(&sample(row, &wrong)).unwrap().correct,
         Some(false)
+    );
+}
+
+/// The row's worked `steps`: `count` of them, each `lhs=rhs` true by `expression` (an
+/// expression-policy checker: our independent evaluator), the last one giving `result`.
+fn check_steps(expression: &ArithmeticChecker, row: &Row, count: usize, result: &str) {
+    let steps: Vec<&str> = text(row, "steps").split(',').collect();
+    assert_eq!(steps.len(), count, "{row:?}");
+    for step in &steps {
+        let (lhs, rhs) = step.split_once('=').unwrap();
+        let claimed = row.clone().with("answer", rhs);
+        let score = expression.verify(&sample(&claimed, lhs)).unwrap();
+        assert_eq!(score.correct, Some(true), "{step} in {row:?}");
+    }
+    assert!(
+        steps.last().unwrap().ends_with(&format!("={result}")),
+        "{row:?}"
     );
 }
 
