@@ -113,9 +113,8 @@ fn the_gsm8k_recipe_runs_end_to_end_on_a_tiny_hf_model() {
 
 /// Each example recipe teaches in its warm-up exactly what its verifiers reward: the SFT target
 /// of a row, scored as a completion, is correct — on the training rows and on every evaluated
-/// split. (A warm-up in one format and a verifier reading another would leave GRPO with
-/// nothing to reinforce; the math_rl recipe's answers-only warm-up against a chain-of-steps
-/// verifier was such a mismatch in the making.)
+/// split. A warm-up in one format and a verifier reading another (worked steps scored with
+/// `extract = "whole"`) would leave GRPO nothing to reinforce, silently.
 #[test]
 fn every_example_warm_up_writes_what_its_verifiers_reward() {
     let recipes = [

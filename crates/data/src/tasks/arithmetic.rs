@@ -144,6 +144,7 @@ impl ArithmeticTask {
             return None;
         }
         let words = render(&operands, &operators, |op| op.word().to_string(), " ");
+        let (answer, steps) = work(&operands, &operators);
         let templates = if split == Split::OodTemplate {
             &self.held_out_templates
         } else {
@@ -155,8 +156,8 @@ impl ArithmeticTask {
             .replace("{words}", &words);
         Some(
             Row::from_prompt(prompt)
-                .with("answer", evaluate(&operands, &operators).to_string())
-                .with("steps", steps(&operands, &operators))
+                .with("answer", answer.to_string())
+                .with("steps", steps)
                 .with("expression", expression)
                 .with("operators", operator_string(&operators))
                 .with("template", template.as_str())
@@ -197,34 +198,15 @@ fn render(
     out
 }
 
-/// The value with `*` binding tighter than `+` and `-`, left to right otherwise.
-fn evaluate(operands: &[i128], operators: &[Operator]) -> i128 {
-    // Sum of terms; each term is a product of consecutive operands.
-    let mut total = 0;
-    let mut sign = 1;
-    let mut term = operands[0];
-    for (op, &n) in operators.iter().zip(&operands[1..]) {
-        match op {
-            Operator::Mul => term *= n,
-            Operator::Add | Operator::Sub => {
-                total += sign * term;
-                sign = if *op == Operator::Add { 1 } else { -1 };
-                term = n;
-            }
-            Operator::Div => unreachable!("validate() refuses division"),
-        }
-    }
-    total + sign * term
-}
-
-/// The worked solution, one operation per step in the order `evaluate` applies them:
-/// products first, then sums and differences left to right (`12+7*3` → `7*3=21,12+21=33`).
-/// Every intermediate result is written, so a problem is a chain of facts a small model can
-/// learn from other problems (the chain-of-thought that lets it solve unseen combinations).
-fn steps(operands: &[i128], operators: &[Operator]) -> String {
+/// The value, with `*` binding tighter than `+` and `-` and left to right otherwise, and the
+/// worked solution that reaches it one operation per step: products first, then sums and
+/// differences (`12+7*3` → 33, `7*3=21,12+21=33`). Every intermediate result is written, so a
+/// problem is a chain of facts a small model also meets in other problems — what lets it solve
+/// combinations it never trained on.
+fn work(operands: &[i128], operators: &[Operator]) -> (i128, String) {
     let mut values = operands.to_vec();
     let mut ops = operators.to_vec();
-    let mut written = Vec::with_capacity(ops.len());
+    let mut steps = Vec::with_capacity(ops.len());
     let mut apply = |values: &mut Vec<i128>, ops: &mut Vec<Operator>, i: usize| {
         let (a, b, op) = (values[i], values[i + 1], ops[i]);
         let c = match op {
@@ -233,7 +215,7 @@ fn steps(operands: &[i128], operators: &[Operator]) -> String {
             Operator::Mul => a * b,
             Operator::Div => unreachable!("validate() refuses division"),
         };
-        written.push(format!("{a}{}{b}={c}", op.symbol()));
+        steps.push(format!("{a}{}{b}={c}", op.symbol()));
         values.splice(i..=i + 1, [c]);
         ops.remove(i);
     };
@@ -243,7 +225,7 @@ fn steps(operands: &[i128], operators: &[Operator]) -> String {
     while !ops.is_empty() {
         apply(&mut values, &mut ops, 0);
     }
-    written.join(",")
+    (values[0], steps.join(","))
 }
 
 #[cfg(test)]
@@ -253,16 +235,17 @@ mod tests {
     #[test]
     fn precedence_is_the_usual_one() {
         use Operator::*;
-        assert_eq!(evaluate(&[12, 7, 3], &[Add, Mul]), 33);
-        assert_eq!(evaluate(&[12, 7, 3], &[Mul, Sub]), 81);
-        assert_eq!(evaluate(&[2, 3, 4, 5], &[Sub, Mul, Add]), -5);
-        assert_eq!(evaluate(&[5, 9], &[Sub]), -4);
-        assert_eq!(steps(&[12, 7, 3], &[Add, Mul]), "7*3=21,12+21=33");
+        let value = |operands: &[i128], operators: &[Operator]| work(operands, operators).0;
+        assert_eq!(value(&[12, 7, 3], &[Mul, Sub]), 81);
+        assert_eq!(value(&[5, 9], &[Sub]), -4);
         assert_eq!(
-            steps(&[2, 3, 4, 5], &[Sub, Mul, Add]),
-            "3*4=12,2-12=-10,-10+5=-5"
+            work(&[12, 7, 3], &[Add, Mul]),
+            (33, "7*3=21,12+21=33".into())
         );
-        assert_eq!(steps(&[5, 9], &[Sub]), "5-9=-4");
+        assert_eq!(
+            work(&[2, 3, 4, 5], &[Sub, Mul, Add]),
+            (-5, "3*4=12,2-12=-10,-10+5=-5".into())
+        );
         assert_eq!(digit_count(0), 1);
         assert_eq!(digit_count(99), 2);
         assert_eq!(digit_count(100), 3);
