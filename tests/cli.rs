@@ -22,6 +22,17 @@ fn grpo(args: &[&str], stdin: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// `grpo` that must succeed; its stderr is the failure message.
+fn grpo_ok(args: &[&str], stdin: &str) -> Output {
+    let output = grpo(args, stdin);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
 const VERIFIERS: &str = r#"
 [[verifiers]]
 kind = "arithmetic"
@@ -47,14 +58,9 @@ fn score_writes_one_object_per_input_line_in_order() {
         r#"{"prompt": "no completion"}"#,
     ]
     .join("\n");
-    let output = grpo(
+    let output = grpo_ok(
         &["score", "--verifiers", config.to_str().unwrap(), "-"],
         &input,
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
     );
 
     let lines: Vec<Value> = String::from_utf8(output.stdout)
@@ -151,12 +157,7 @@ fn sample_prints_the_greedy_continuation_as_json() {
         "2",
         "--json",
     ];
-    let output = grpo(&args, "");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = grpo_ok(&args, "");
     let printed: Value = serde_json::from_slice(&output.stdout).unwrap();
     let completions = printed["completions"].as_array().unwrap();
     assert_eq!(completions.len(), 2);
@@ -195,12 +196,7 @@ fn data_make_writes_a_deterministic_split() {
         "--seed",
         "3",
     ];
-    let output = grpo(&args, "");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = grpo_ok(&args, "");
     let text = String::from_utf8(output.stdout).unwrap();
     let rows: Vec<Value> = text
         .lines()
@@ -218,7 +214,7 @@ fn data_make_writes_a_deterministic_split() {
     let config = dir.path().join("task.toml");
     std::fs::write(&config, "max_digits = 3\nood_digits = 4\n").unwrap();
     let out = dir.path().join("rows.jsonl");
-    let output = grpo(
+    grpo_ok(
         &[
             "data",
             "make",
@@ -233,11 +229,6 @@ fn data_make_writes_a_deterministic_split() {
             out.to_str().unwrap(),
         ],
         "",
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
     );
     let written = std::fs::read_to_string(&out).unwrap();
     assert_eq!(written.lines().count(), 5);
@@ -383,7 +374,7 @@ fn train_eval_and_plot_run_a_tiny_recipe() {
     let config = dir.path().join("run.toml");
     std::fs::write(&config, TINY_RUN).unwrap();
     let out = dir.path().join("run");
-    let output = grpo(
+    let output = grpo_ok(
         &[
             "train",
             "--config",
@@ -392,11 +383,6 @@ fn train_eval_and_plot_run_a_tiny_recipe() {
             out.to_str().unwrap(),
         ],
         "",
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
     );
     let table = String::from_utf8_lossy(&output.stdout);
     assert!(
@@ -430,7 +416,7 @@ fn train_eval_and_plot_run_a_tiny_recipe() {
     );
 
     // Resuming a finished run trains nothing more and gives the same table.
-    let again = grpo(
+    grpo_ok(
         &[
             "train",
             "--config",
@@ -441,11 +427,6 @@ fn train_eval_and_plot_run_a_tiny_recipe() {
         ],
         "",
     );
-    assert!(
-        again.status.success(),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
     assert_eq!(
         std::fs::read_to_string(out.join("grpo/metrics.jsonl"))
             .unwrap()
@@ -454,7 +435,7 @@ fn train_eval_and_plot_run_a_tiny_recipe() {
         2
     );
 
-    let eval = grpo(
+    let eval = grpo_ok(
         &[
             "eval",
             "--config",
@@ -464,16 +445,11 @@ fn train_eval_and_plot_run_a_tiny_recipe() {
         ],
         "",
     );
-    assert!(
-        eval.status.success(),
-        "{}",
-        String::from_utf8_lossy(&eval.stderr)
-    );
     let accuracy: Value = serde_json::from_slice(&eval.stdout).unwrap();
     assert_eq!(accuracy["test"], results["arms"]["warmup"]["test"]);
 
     let png = dir.path().join("kl.png");
-    let plot = grpo(
+    grpo_ok(
         &[
             "plot",
             out.join("grpo/metrics.jsonl").to_str().unwrap(),
@@ -483,11 +459,6 @@ fn train_eval_and_plot_run_a_tiny_recipe() {
             "reward,entropy",
         ],
         "",
-    );
-    assert!(
-        plot.status.success(),
-        "{}",
-        String::from_utf8_lossy(&plot.stderr)
     );
     assert_eq!(&std::fs::read(&png).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
     let missing = grpo(
