@@ -1,13 +1,16 @@
-//! Seconds per GRPO step on DESIGN.md's benchmark workload, split into sample / score / update,
-//! on every CPU backend compiled in, with the update phase's FLOP rate.
+//! Seconds per GRPO step on the README's benchmark workload, split into sample / score /
+//! update, with the update's FLOP rate; and, with `--scaling`, how a step grows with K, the
+//! completion length and the model width.
 //!
 //! ```text
-//! cargo run --release --features ndarray,wgpu --example train_step_throughput
+//! cargo run --release --features ndarray,wgpu --example train_step_throughput [flex|ndarray]… [--scaling]
 //! ```
 //!
 //! Workload: d_model 256, 4 layers, 8 heads, SwiGLU 680, byte vocabulary (259), tied; 8 prompts ×
 //! K = 8 completions × 64 new tokens (EOS suppressed, so every completion is 64 tokens),
 //! β = 0.04 (the reference forward included), μ = 1. Medians over steps after one warm-up step.
+//! The last line per backend, `grpo step_s … sample_tokens_per_s …`, is what
+//! `scripts/bench_vs_trl.sh` reads.
 
 use grpo::data::Dataset;
 use std::sync::Arc;
@@ -17,8 +20,6 @@ use grpo::policy::burn::tensor::Device;
 use grpo::policy::{ByteTokenizer, CausalLm, LmConfig, Tokenizer};
 use grpo::trainer::{GrpoConfig, GrpoTrainer, LossType, Schedule};
 use grpo::verifiers::{Member, Sample, Score, Verifier, VerifierSet, VerifyError};
-
-const STEPS: usize = 5;
 
 /// The byte tokenizer without an end-of-sequence token: every completion runs to its limit.
 struct NoEos;
@@ -58,71 +59,185 @@ impl Verifier for DigitShare {
     }
 }
 
+/// One step's shape.
+#[derive(Debug, Clone, Copy)]
+struct Workload {
+    k: usize,
+    completion_len: usize,
+    width: usize,
+    intermediate: usize,
+    steps: usize,
+}
+
+impl Workload {
+    /// The README's benchmark workload.
+    const BENCHMARK: Workload = Workload {
+        k: 8,
+        completion_len: 64,
+        width: 256,
+        intermediate: 680,
+        steps: 5,
+    };
+}
+
+/// Medians over the steps after the warm-up.
+struct Figures {
+    step: f64,
+    sample: f64,
+    score: f64,
+    update: f64,
+    sample_tokens_per_s: f64,
+    update_gflops: f64,
+}
+
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs[xs.len() / 2]
 }
 
-// One push per backend compiled in: a `vec![]` literal cannot hold `#[cfg]` items.
-#[allow(clippy::vec_init_then_push)]
-fn main() -> anyhow::Result<()> {
-    let config = LmConfig::small(ByteTokenizer::VOCAB_SIZE, 256, 4, 8, 680);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!(
-        "model: {} parameters; {threads} threads; {STEPS} steps after a warm-up",
-        config.parameter_count()
+fn measure(device: &Device, work: Workload, rows: &[grpo::data::Row]) -> anyhow::Result<Figures> {
+    const PROMPTS: usize = 8;
+    let config = LmConfig::small(
+        ByteTokenizer::VOCAB_SIZE,
+        work.width,
+        4,
+        8,
+        work.intermediate,
     );
-    let rows = ArithmeticTask::default().generate(Split::Train, 64, 0)?;
+    device.seed(0);
+    let model = CausalLm::new(&config, device)?;
+    let grpo = GrpoConfig {
+        prompts_per_step: PROMPTS,
+        num_generations: work.k,
+        micro_batch_size: PROMPTS * work.k,
+        max_completion_length: work.completion_len,
+        beta: 0.04,
+        loss_type: LossType::Grpo,
+        learning_rate: 1e-4,
+        lr_scheduler_type: Schedule::Constant,
+        max_steps: work.steps + 1,
+        log_completions: 0,
+        ..Default::default()
+    };
+    let verifiers = VerifierSet::new(vec![(Member::new("digits", DigitShare), 1.0)])?;
+    let mut trainer = GrpoTrainer::new(
+        model,
+        Arc::new(NoEos),
+        verifiers,
+        Dataset::from_rows(rows.to_vec()),
+        grpo,
+        None,
+    )?;
+    let metrics = trainer.train()?;
+    let after_warmup = &metrics[1..];
+    let phase = |key: &str| median(after_warmup.iter().map(|m| m[key]).collect());
+    let (sample, update) = (phase("time/sample_s"), phase("time/update_s"));
+    // Positions through the update: every row is (prompt + completion); forward + backward ≈ 3
+    // forwards, plus the reference forward; 2 FLOPs per weight per position (attention scores
+    // not counted, so the rate is a lower bound). The prompt is counted once per row, as an
+    // implementation without prompt sharing computes it, so rates compare across versions.
+    let prompt_len = rows.iter().map(|r| r.prompt().len()).max().unwrap_or(0) as f64;
+    let completions = (PROMPTS * work.k) as f64;
+    let positions = completions * (prompt_len + work.completion_len as f64);
+    let flops = 4.0 * 2.0 * config.parameter_count() as f64 * positions;
+    Ok(Figures {
+        step: phase("time/step_s"),
+        sample,
+        score: phase("time/score_s"),
+        update,
+        sample_tokens_per_s: completions * work.completion_len as f64 / sample,
+        update_gflops: flops / update / 1e9,
+    })
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let scaling = args.iter().any(|a| a == "--scaling");
+    let wanted =
+        |name: &str| !args.iter().any(|a| !a.starts_with("--")) || args.iter().any(|a| a == name);
     let mut devices: Vec<(&str, Device)> = Vec::new();
     #[cfg(feature = "flex")]
-    devices.push(("flex", Device::flex()));
+    if wanted("flex") {
+        devices.push(("flex", Device::flex()));
+    }
     #[cfg(feature = "ndarray")]
     #[allow(deprecated)] // burn 0.22 prefers flex; ndarray is kept for its users
-    devices.push(("ndarray", Device::ndarray()));
-    for (name, device) in devices {
-        let model = CausalLm::new(&config, &device)?;
-        let grpo = GrpoConfig {
-            prompts_per_step: 8,
-            num_generations: 8,
-            micro_batch_size: 64,
-            max_completion_length: 64,
-            beta: 0.04,
-            loss_type: LossType::Grpo,
-            learning_rate: 1e-4,
-            lr_scheduler_type: Schedule::Constant,
-            max_steps: STEPS + 1,
-            log_completions: 0,
-            ..Default::default()
-        };
-        let verifiers = VerifierSet::new(vec![(Member::new("digits", DigitShare), 1.0)])?;
-        let mut trainer = GrpoTrainer::new(
-            model,
-            Arc::new(NoEos),
-            verifiers,
-            Dataset::from_rows(rows.clone()),
-            grpo,
-            None,
-        )?;
-        let metrics = trainer.train()?;
-        let after_warmup = &metrics[1..];
-        let phase = |key: &str| median(after_warmup.iter().map(|m| m[key]).collect());
-        let (sample, score, update, step) = (
-            phase("time/sample_s"),
-            phase("time/score_s"),
-            phase("time/update_s"),
-            phase("time/step_s"),
-        );
-        // Tokens through the update: 64 rows of (prompt + 64) positions; forward + backward ≈ 3
-        // forwards, plus the reference forward; 2 FLOPs per weight per token (attention scores
-        // not counted, so the rate is a lower bound).
-        let prompt_len = rows.iter().map(|r| r.prompt().len()).max().unwrap_or(0) as f64;
-        let positions = 64.0 * (prompt_len + 64.0);
-        let weights = (config.parameter_count()) as f64;
-        let flops = 4.0 * 2.0 * weights * positions;
+    if wanted("ndarray") {
+        devices.push(("ndarray", Device::ndarray()));
+    }
+    anyhow::ensure!(!devices.is_empty(), "no such backend compiled in: {args:?}");
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let rows = ArithmeticTask::default().generate(Split::Train, 64, 0)?;
+    let work = Workload::BENCHMARK;
+    let config = LmConfig::small(
+        ByteTokenizer::VOCAB_SIZE,
+        work.width,
+        4,
+        8,
+        work.intermediate,
+    );
+    println!(
+        "model: {} parameters; {threads} threads; {} steps after a warm-up",
+        config.parameter_count(),
+        work.steps
+    );
+    for (name, device) in &devices {
+        if scaling {
+            print_scaling(name, device, &rows)?;
+            continue;
+        }
+        let f = measure(device, work, &rows)?;
         println!(
-            "{name:>8}: step {step:.2} s = sample {sample:.2} + score {score:.4} + update {update:.2}; sampling {:.0} tok/s; update ≈ {:.1} GFLOP/s",
-            64.0 * 64.0 / sample,
-            flops / update / 1e9
+            "{name:>8}: step {:.2} s = sample {:.2} + score {:.4} + update {:.2}; sampling {:.0} tok/s; update ≈ {:.1} GFLOP/s",
+            f.step, f.sample, f.score, f.update, f.sample_tokens_per_s, f.update_gflops
+        );
+        println!(
+            "grpo backend {name} step_s {:.3} sample_s {:.3} update_s {:.3} sample_tokens_per_s {:.0}",
+            f.step, f.sample, f.update, f.sample_tokens_per_s
+        );
+    }
+    Ok(())
+}
+
+/// Step time against K, completion length and width (4 layers), one axis at a time from the
+/// benchmark workload; 3 measured steps each. A Markdown table.
+fn print_scaling(name: &str, device: &Device, rows: &[grpo::data::Row]) -> anyhow::Result<()> {
+    let base = Workload {
+        steps: 3,
+        ..Workload::BENCHMARK
+    };
+    let mut cases: Vec<(String, Workload)> = Vec::new();
+    for k in [2, 4, 8, 16] {
+        cases.push((format!("K = {k}"), Workload { k, ..base }));
+    }
+    for completion_len in [32, 64, 128, 256] {
+        cases.push((
+            format!("completion {completion_len}"),
+            Workload {
+                completion_len,
+                ..base
+            },
+        ));
+    }
+    for width in [256, 512, 1024] {
+        // SwiGLU width ≈ 8/3·d, as the benchmark model's 680 for 256.
+        let intermediate = width * 680 / 256;
+        cases.push((
+            format!("d_model {width}"),
+            Workload {
+                width,
+                intermediate,
+                ..base
+            },
+        ));
+    }
+    println!("\n{name}: | workload | step s | sample s | update s | update GFLOP/s |");
+    println!("{name}: |---|---|---|---|---|");
+    for (label, work) in cases {
+        let f = measure(device, work, rows)?;
+        println!(
+            "{name}: | {label} | {:.2} | {:.2} | {:.2} | {:.1} |",
+            f.step, f.sample, f.update, f.update_gflops
         );
     }
     Ok(())

@@ -17,7 +17,7 @@ mod tokenizer;
 pub use cache::KvCache;
 pub use config::{LmConfig, ModelType, RopeParameters, TokenIds};
 pub use error::{PolicyError, Result};
-pub use logprobs::{CompletionLogprobs, entropy, logsumexp, token_logprobs};
+pub use logprobs::{CompletionLogits, GroupedCompletions, entropy, logsumexp, token_logprobs};
 pub use model::{Attention, CausalLm, Decoder, DecoderLayer, Mlp};
 pub use tokenizer::{ByteTokenizer, HfTokenizer, Tokenizer};
 

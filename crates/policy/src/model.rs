@@ -7,6 +7,8 @@ use burn::module::Module;
 use burn::nn::Initializer;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig};
 use burn::tensor::activation::{silu, softmax};
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Int, Tensor};
 
 use crate::cache::KvCache;
@@ -223,8 +225,25 @@ impl Attention {
         };
         let (k, v) = (repeat(k), repeat(v));
         // softmax(q·kᵀ/√d + mask)·v (Vaswani et al. 2017, eq. 1)
-        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((hd as f32).sqrt()) + mask.clone();
-        let context = softmax(scores, 3).matmul(v); // [batch, heads, seq, head_dim]
+        let context = if q.is_autodiff() {
+            // Training: burn's fused attention has no backward, so the composed form; 1/√d is
+            // applied to q ([.., seq, head_dim]) rather than to the scores ([.., seq, total]).
+            let q = q.mul_scalar(1.0 / (hd as f32).sqrt());
+            let scores = q.matmul(k.swap_dims(2, 3)) + mask.clone();
+            softmax(scores, 3).matmul(v)
+        } else {
+            // Inference (sampling, reference and π_old log-probs): one fused kernel where the
+            // backend has one (flex), the same composition elsewhere. The additive mask
+            // `[batch, 1, seq, total]` broadcasts over heads.
+            attention(
+                q,
+                k,
+                v,
+                None,
+                Some(mask.clone()),
+                AttentionModuleOptions::default(),
+            )
+        }; // [batch, heads, seq, head_dim]
         // [batch, heads, seq, head_dim] → [batch, seq, heads·head_dim]
         self.o_proj
             .forward(context.swap_dims(1, 2).reshape([batch, seq, h * hd]))

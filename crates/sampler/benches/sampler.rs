@@ -99,14 +99,21 @@ fn bench(c: &mut Criterion) {
             "no_prefix_sharing",
             Strategy {
                 share_prefix: false,
-                kv_cache: true,
+                ..Strategy::default()
             },
         ),
         (
             "no_kv_cache",
             Strategy {
-                share_prefix: true,
                 kv_cache: false,
+                ..Strategy::default()
+            },
+        ),
+        (
+            "one_shard",
+            Strategy {
+                shards: 1,
+                ..Strategy::default()
             },
         ),
     ] {

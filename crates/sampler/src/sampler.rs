@@ -48,13 +48,18 @@ pub struct Rollouts {
 }
 
 /// How the sampler spends compute. The defaults are what you want; the switches exist to
-/// measure what the KV cache and prefix sharing buy (see the `sampler` benchmark).
+/// measure what the KV cache, prefix sharing and shards buy (see the `sampler` benchmark).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Strategy {
     /// Prefill each prompt once and repeat its cache K times (otherwise prefill B·K rows).
     pub share_prefix: bool,
     /// Decode one token per step from the KV cache (otherwise recompute the whole sequence).
     pub kv_cache: bool,
+    /// Split the prompts into this many shards, each decoded by its own thread (0: one per
+    /// core). A decode step is many small operations, most of them single-threaded on the CPU
+    /// backends; shards keep every core busy. Each completion draws from its own random
+    /// stream and no operation mixes rows, so the completions do not depend on the count.
+    pub shards: usize,
 }
 
 impl Default for Strategy {
@@ -62,6 +67,7 @@ impl Default for Strategy {
         Strategy {
             share_prefix: true,
             kv_cache: true,
+            shards: 0,
         }
     }
 }
@@ -100,8 +106,6 @@ impl Sampler {
         config: &SamplingConfig,
     ) -> Result<Rollouts, SamplerError> {
         config.validate()?;
-        let k = config.num_generations;
-        let device = model.device();
         let prompt_ids: Vec<Vec<u32>> = prompts.iter().map(|p| tokenizer.encode(p)).collect();
         if let Some(empty) = prompt_ids.iter().position(Vec::is_empty) {
             return Err(SamplerError::EmptyPrompt { index: empty });
@@ -114,13 +118,62 @@ impl Sampler {
         {
             return Err(SamplerError::TokenOutOfVocabulary { id: bad, vocab });
         }
+        let shards = match self.strategy.shards {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+        .min(prompt_ids.len())
+        .max(1);
+        // Contiguous runs of prompts, as even as the count allows.
+        let bounds: Vec<(usize, usize)> = (0..shards)
+            .map(|i| {
+                let share = |i: usize| i * prompt_ids.len() / shards;
+                (share(i), share(i + 1))
+            })
+            .collect();
+        let completions = if shards == 1 {
+            self.sample_shard(model, tokenizer, &prompt_ids, 0, config)
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = bounds
+                    .iter()
+                    .map(|&(start, end)| {
+                        let prompt_ids = &prompt_ids[start..end];
+                        scope.spawn(move || {
+                            self.sample_shard(model, tokenizer, prompt_ids, start, config)
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().expect("a sampler shard panicked"))
+                    .collect()
+            })
+        };
+        Ok(Rollouts {
+            prompt_ids,
+            completions,
+        })
+    }
+
+    /// The completions of `prompt_ids`, whose first prompt is prompt `first_group` of the call.
+    fn sample_shard(
+        &self,
+        model: &CausalLm,
+        tokenizer: &dyn Tokenizer,
+        prompt_ids: &[Vec<u32>],
+        first_group: usize,
+        config: &SamplingConfig,
+    ) -> Vec<Completion> {
+        let k = config.num_generations;
+        let device = model.device();
         let mut stop_ids = tokenizer.eos_ids().to_vec();
         stop_ids.extend(&config.stop_token_ids);
 
         // Every (prompt, sample) pair, in output order.
-        let mut completions: Vec<Completion> = (0..prompts.len() * k)
+        let mut completions: Vec<Completion> = (0..prompt_ids.len() * k)
             .map(|i| Completion {
-                group: i / k,
+                group: first_group + i / k,
                 sample: i % k,
                 token_ids: Vec::new(),
                 text: String::new(),
@@ -132,7 +185,7 @@ impl Sampler {
         let mut live: Vec<Live> = (0..completions.len())
             .map(|i| Live {
                 index: i,
-                stream: Stream::new(config.seed, i / k, i % k),
+                stream: Stream::new(config.seed, first_group + i / k, i % k),
                 checked: 0,
             })
             .collect();
@@ -153,7 +206,7 @@ impl Sampler {
         let mut logits = last_position_logits(model, hidden, width);
         if self.strategy.share_prefix && k > 1 {
             cache.repeat_rows(k, &device);
-            let repeated: Vec<usize> = (0..prompts.len())
+            let repeated: Vec<usize> = (0..prompt_ids.len())
                 .flat_map(|b| std::iter::repeat_n(b, k))
                 .collect();
             logits = logits.select(0, index(&repeated, &device));
@@ -208,7 +261,7 @@ impl Sampler {
                     .iter()
                     .map(|row| {
                         let c = &completions[row.index];
-                        prompt_ids[c.group]
+                        prompt_ids[c.group - first_group]
                             .iter()
                             .chain(&c.token_ids)
                             .copied()
@@ -228,10 +281,7 @@ impl Sampler {
                 completion.text = tokenizer.decode(&completion.token_ids);
             }
         }
-        Ok(Rollouts {
-            prompt_ids,
-            completions,
-        })
+        completions
     }
 }
 

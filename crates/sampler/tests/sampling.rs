@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use grpo_policy::burn::tensor::{Device, Tensor, TensorData};
 use grpo_policy::{ByteTokenizer, CausalLm, HfTokenizer, LmConfig, Tokenizer};
-use grpo_sampler::{FinishReason, Sampler, SamplingConfig, choose};
+use grpo_sampler::{FinishReason, Sampler, SamplingConfig, Strategy, choose};
 
 fn device() -> Device {
     Device::flex()
@@ -276,6 +276,60 @@ fn seeded_sampling_is_reproducible_and_independent_of_batch_mates() {
             .unwrap(),
         first
     );
+}
+
+/// The prompts split over threads (one, two, three shards of five prompts, one per core) give
+/// the completions of one batch: each completion has its own random stream, and no operation
+/// mixes rows.
+#[test]
+fn shards_give_the_completions_of_one_batch() {
+    let model = small_model(6);
+    let config = SamplingConfig {
+        num_generations: 3,
+        temperature: 4.0,
+        max_new_tokens: 12,
+        seed: 9,
+        ..Default::default()
+    };
+    let prompts: Vec<String> = ["1+1=", "a longer prompt", "x", "two words", "5*5="]
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    let run = |shards: usize| {
+        Sampler {
+            strategy: Strategy {
+                shards,
+                ..Strategy::default()
+            },
+        }
+        .sample(&model, &ByteTokenizer, &prompts, &config)
+        .unwrap()
+    };
+    let one = run(1);
+    assert_eq!(one.completions.len(), 15);
+    for shards in [2, 3, 0] {
+        let split = run(shards);
+        assert_eq!(split.prompt_ids, one.prompt_ids);
+        for (a, b) in one.completions.iter().zip(&split.completions) {
+            assert_eq!(
+                (a.group, a.sample),
+                (b.group, b.sample),
+                "{shards} shards: order"
+            );
+            assert_eq!(
+                a.token_ids, b.token_ids,
+                "{shards} shards: group {} sample {}",
+                a.group, a.sample
+            );
+            let diff = a
+                .logprobs
+                .iter()
+                .zip(&b.logprobs)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f32::max);
+            assert!(diff < 1e-4, "{shards} shards: logprobs differ by {diff}");
+        }
+    }
 }
 
 #[test]

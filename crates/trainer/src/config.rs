@@ -165,6 +165,13 @@ pub struct GrpoConfig {
     pub eval_k: usize,
     /// Completions logged per step to the completions log (0: none).
     pub log_completions: usize,
+
+    // ---- compute ----
+    /// Threads a step is split over (0: one per core). Sampling splits the prompts, the update
+    /// splits each micro-batch at group boundaries; each shard runs on its own thread with its
+    /// own autodiff graph. The losses and gradients are the same sums in another order, so
+    /// results agree up to float rounding; for a given count a run is reproducible.
+    pub shards: usize,
 }
 
 impl Default for GrpoConfig {
@@ -214,6 +221,7 @@ impl Default for GrpoConfig {
             eval_num_samples: 0,
             eval_k: 1,
             log_completions: 4,
+            shards: 0,
         }
     }
 }

@@ -10,7 +10,7 @@ use grpo_policy::burn::module::Module;
 use grpo_policy::burn::optim::{GradientsAccumulator, GradientsParams};
 use grpo_policy::burn::tensor::{Device, Tensor};
 use grpo_policy::{CausalLm, Tokenizer};
-use grpo_sampler::{FinishReason, Sampler};
+use grpo_sampler::{FinishReason, Sampler, Strategy};
 use grpo_verifiers::{Evaluation, Sample, VerifierSet};
 use serde_json::json;
 
@@ -22,7 +22,7 @@ use crate::eval::{EvalSettings, evaluate};
 use crate::loss::{LossInputs, grpo_loss, row_weights, stat};
 use crate::metrics::{JsonlLog, Metrics, mean_std};
 use crate::optim::{OptimSettings, Optimizer, number_parameters};
-use crate::packing::{Packed, column, pack};
+use crate::packing::{PackedGroups, column, pack_groups};
 use crate::progress::Progress;
 
 /// One completion of a batch, ready for the update.
@@ -295,7 +295,13 @@ impl GrpoTrainer {
             let prompts: Vec<String> = rows.iter().map(|r| r.prompt().to_owned()).collect();
             let seed = step_seed(config.seed, self.step, rounds);
             let t = Instant::now();
-            let rollouts = Sampler::default().sample(
+            let sampler = Sampler {
+                strategy: Strategy {
+                    shards: config.shards,
+                    ..Strategy::default()
+                },
+            };
+            let rollouts = sampler.sample(
                 &policy,
                 self.tokenizer.as_ref(),
                 &prompts,
@@ -501,41 +507,36 @@ impl GrpoTrainer {
             micro,
             config.max_completion_length,
         );
-        let chunks: Vec<(usize, usize)> = (0..batch.rows.len())
+        // Micro-batches of `micro` rows, each split at group boundaries into shards that run on
+        // their own threads: [chunk][shard] → a row range.
+        let shards = shard_count(config.shards);
+        let chunks: Vec<Vec<(usize, usize)>> = (0..batch.rows.len())
             .step_by(micro)
-            .map(|s| (s, (s + micro).min(batch.rows.len())))
+            .map(|s| split_at_groups(&batch.rows, s, (s + micro).min(batch.rows.len()), shards))
             .collect();
         let pad = self.tokenizer.pad_id();
-        let pack_rows = |(s, e): (usize, usize), device: &Device| -> Packed {
-            let rows: Vec<(&[u32], &[u32], bool)> = batch.rows[s..e]
+        let temperature = logprob_temperature(&config);
+        let pack_rows = |(s, e): (usize, usize), device: &Device| -> PackedGroups {
+            let rows: Vec<(usize, &[u32], bool)> = batch.rows[s..e]
                 .iter()
-                .map(|r| {
-                    (
-                        batch.prompt_ids[r.group].as_slice(),
-                        r.completion_ids.as_slice(),
-                        r.in_loss,
-                    )
-                })
+                .map(|r| (r.group, r.completion_ids.as_slice(), r.in_loss))
                 .collect();
-            pack(&rows, pad, device)
+            pack_groups(&batch.prompt_ids, &rows, pad, device)
         };
         // Log-probs that do not change during the passes, computed without autodiff and
-        // moved onto the training device as plain data.
+        // moved onto the training device as plain data: [chunk][shard].
         let inner = self.model.valid();
-        let frozen = |model: &CausalLm| -> Vec<Tensor<2>> {
+        let frozen = |model: &CausalLm| -> Vec<Vec<Tensor<2>>> {
             chunks
                 .iter()
-                .map(|&chunk| {
-                    let p = pack_rows(chunk, &model.device());
-                    let lp = model
-                        .completion_logprobs(
-                            p.tokens,
-                            p.prompt_len,
-                            p.padding,
-                            logprob_temperature(&config),
-                        )
-                        .logprobs;
-                    Tensor::from_data(lp.into_data(), &self.device)
+                .map(|shards| {
+                    in_parallel(shards, |_, &range| {
+                        let p = pack_rows(range, &model.device());
+                        let lp = model
+                            .grouped_completion_logits(p.batch)
+                            .logprobs(temperature);
+                        Tensor::from_data(lp.into_data(), &self.device)
+                    })
                 })
                 .collect()
         };
@@ -555,60 +556,92 @@ impl GrpoTrainer {
                 .learning_rate(self.step * config.num_iterations + pass);
             let mut accumulator = GradientsAccumulator::<CausalLm>::new();
             let mut finite = true;
-            for (c, &chunk) in chunks.iter().enumerate() {
-                let p = pack_rows(chunk, &self.device);
-                let out = self.model.completion_logprobs(
-                    p.tokens,
-                    p.prompt_len,
-                    p.padding,
-                    logprob_temperature(&config),
-                );
-                let (s, e) = chunk;
-                if pass == 0 {
-                    let trained: Vec<f32> = out
-                        .logprobs
-                        .clone()
+            'chunks: for (c, shards) in chunks.iter().enumerate() {
+                let results = in_parallel(shards, |i, &(s, e)| {
+                    // Each shard forwards its own fork of the policy, so the shards' autodiff
+                    // graphs are separate (parameters keep their ids: gradients accumulate).
+                    let model = if shards.len() == 1 {
+                        self.model.clone()
+                    } else {
+                        self.model.clone().fork(&self.device)
+                    };
+                    let p = pack_rows((s, e), &self.device);
+                    let out = model.grouped_completion_logits(p.batch);
+                    let logprobs = out.logprobs(temperature);
+                    let gap = if pass == 0 {
+                        let trained: Vec<f32> = logprobs
+                            .clone()
+                            .into_data()
+                            .try_to_vec::<f32>()
+                            .unwrap_or_default();
+                        let width = logprobs.dims()[1];
+                        let mut gap = (0.0f64, 0usize);
+                        for (r, row) in batch.rows[s..e].iter().enumerate() {
+                            for (t, sampled) in row.sampling_logprobs.iter().enumerate() {
+                                gap.0 += (trained[r * width + t] - sampled).abs() as f64;
+                                gap.1 += 1;
+                            }
+                        }
+                        gap
+                    } else {
+                        (0.0, 0)
+                    };
+                    let advantages: Vec<f32> =
+                        batch.rows[s..e].iter().map(|r| r.advantage).collect();
+                    let inputs = LossInputs {
+                        old_logprobs: match &old {
+                            Some(old) => old[c][i].clone(),
+                            None => logprobs.clone().detach(),
+                        },
+                        logprobs,
+                        ref_logprobs: reference.as_ref().map(|r| r[c][i].clone()),
+                        advantages: column(&advantages, &self.device),
+                        mask: p.mask.clone(),
+                        weights: column(&weights[s..e], &self.device),
+                    };
+                    let loss = grpo_loss(inputs, &config);
+                    let value = loss.loss.clone().into_scalar::<f32>();
+                    if !value.is_finite() {
+                        return ShardResult {
+                            loss: value,
+                            stats: Vec::new(),
+                            entropy: 0.0,
+                            gap,
+                            grads: None,
+                        };
+                    }
+                    let stats: Vec<f32> = loss
+                        .stats
                         .into_data()
                         .try_to_vec::<f32>()
                         .unwrap_or_default();
-                    let width = out.logprobs.dims()[1];
-                    for (i, row) in batch.rows[s..e].iter().enumerate() {
-                        for (t, sampled) in row.sampling_logprobs.iter().enumerate() {
-                            gap_sum += (trained[i * width + t] - sampled).abs() as f64;
-                            gap_tokens += 1;
-                        }
+                    let entropy = (out.entropy(temperature) * p.mask)
+                        .sum()
+                        .into_scalar::<f32>();
+                    let grads = GradientsParams::from_grads(loss.loss.backward(), &model);
+                    ShardResult {
+                        loss: value,
+                        stats,
+                        entropy,
+                        gap,
+                        grads: Some(grads),
                     }
+                });
+                // Summed in shard order, so a run is reproducible for a given shard count.
+                for result in results {
+                    gap_sum += result.gap.0;
+                    gap_tokens += result.gap.1;
+                    let Some(grads) = result.grads else {
+                        finite = false;
+                        break 'chunks;
+                    };
+                    loss_sum += result.loss as f64;
+                    for (sum, v) in stats.iter_mut().zip(result.stats) {
+                        *sum += v as f64;
+                    }
+                    entropy_sum += result.entropy as f64;
+                    accumulator.accumulate(&self.model, grads);
                 }
-                let advantages: Vec<f32> = batch.rows[s..e].iter().map(|r| r.advantage).collect();
-                let inputs = LossInputs {
-                    old_logprobs: match &old {
-                        Some(old) => old[c].clone(),
-                        None => out.logprobs.clone().detach(),
-                    },
-                    logprobs: out.logprobs,
-                    ref_logprobs: reference.as_ref().map(|r| r[c].clone()),
-                    advantages: column(&advantages, &self.device),
-                    mask: p.mask.clone(),
-                    weights: column(&weights[s..e], &self.device),
-                };
-                let loss = grpo_loss(inputs, &config);
-                let value = loss.loss.clone().into_scalar::<f32>();
-                if !value.is_finite() {
-                    finite = false;
-                    break;
-                }
-                loss_sum += value as f64;
-                let values: Vec<f32> = loss
-                    .stats
-                    .into_data()
-                    .try_to_vec::<f32>()
-                    .unwrap_or_default();
-                for (sum, v) in stats.iter_mut().zip(values) {
-                    *sum += v as f64;
-                }
-                entropy_sum += (out.entropy * p.mask).sum().into_scalar::<f32>() as f64;
-                let grads = GradientsParams::from_grads(loss.loss.backward(), &self.model);
-                accumulator.accumulate(&self.model, grads);
             }
             if !finite {
                 skipped = true;
@@ -709,6 +742,70 @@ impl GrpoTrainer {
     pub fn run_dir(&self) -> Option<&Path> {
         self.run_dir.as_deref()
     }
+}
+
+/// What one shard of a micro-batch gives the update.
+struct ShardResult {
+    loss: f32,
+    stats: Vec<f32>,
+    entropy: f32,
+    /// Σ |log π_sampler − log π_trainer| and its token count (first pass only).
+    gap: (f64, usize),
+    /// `None` when the loss was not finite (nothing was back-propagated).
+    grads: Option<GradientsParams>,
+}
+
+/// The number of shards `setting` asks for (0: one per core).
+fn shard_count(setting: usize) -> usize {
+    match setting {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
+/// Rows `start..end` cut into at most `shards` runs of whole groups (a group's rows are
+/// adjacent), as even in groups as the count allows, so that each shard runs its prompts once.
+fn split_at_groups(
+    rows: &[TrainRow],
+    start: usize,
+    end: usize,
+    shards: usize,
+) -> Vec<(usize, usize)> {
+    // Row offsets where a new group begins, and the end.
+    let mut starts: Vec<usize> = (start..end)
+        .filter(|&r| r == start || rows[r].group != rows[r - 1].group)
+        .collect();
+    let groups = starts.len();
+    starts.push(end);
+    let shards = shards.clamp(1, groups.max(1));
+    (0..shards)
+        .map(|i| {
+            (
+                starts[i * groups / shards],
+                starts[(i + 1) * groups / shards],
+            )
+        })
+        .collect()
+}
+
+/// `job(index, item)` over `items`, one thread each (inline when there is one), results in item
+/// order.
+fn in_parallel<I: Sync, T: Send>(items: &[I], job: impl Fn(usize, &I) -> T + Sync) -> Vec<T> {
+    if items.len() == 1 {
+        return vec![job(0, &items[0])];
+    }
+    std::thread::scope(|scope| {
+        let job = &job;
+        let handles: Vec<_> = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| scope.spawn(move || job(i, item)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("an update shard panicked"))
+            .collect()
+    })
 }
 
 /// One prompt's share of a rollout.

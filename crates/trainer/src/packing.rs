@@ -1,6 +1,9 @@
-//! Prompt + completion pairs as one token tensor: prompts left-padded to a common length (so
-//! every completion starts at the same column), completions right-padded and masked.
+//! Prompt + completion pairs as token tensors: prompts left-padded to a common length (so
+//! every completion starts at the same column), completions right-padded and masked. SFT packs
+//! whole sequences ([`pack`]); GRPO packs each prompt once with the rows that continue it
+//! ([`pack_groups`]).
 
+use grpo_policy::GroupedCompletions;
 use grpo_policy::burn::tensor::{Device, Int, Tensor, TensorData};
 
 /// A micro-batch ready for `CausalLm::completion_logprobs`.
@@ -39,6 +42,75 @@ pub fn pack(rows: &[(&[u32], &[u32], bool)], pad: u32, device: &Device) -> Packe
         tokens: Tensor::from_data(TensorData::new(tokens, [rows.len(), width]), device),
         prompt_len,
         padding,
+        mask: Tensor::from_data(TensorData::new(mask, [rows.len(), completion_len]), device),
+    }
+}
+
+/// A GRPO micro-batch ready for `CausalLm::grouped_completion_logits`.
+pub struct PackedGroups {
+    pub batch: GroupedCompletions,
+    /// `[rows, completion_len]`: 1 where a completion token takes part in the loss.
+    pub mask: Tensor<2>,
+}
+
+/// Packs `(prompt, completion, in_loss)` rows whose prompts repeat: each distinct prompt (by
+/// its index in `prompts`) is packed once, in order of first use; a row not `in_loss` gets an
+/// all-zero mask.
+pub fn pack_groups(
+    prompts: &[Vec<u32>],
+    rows: &[(usize, &[u32], bool)],
+    pad: u32,
+    device: &Device,
+) -> PackedGroups {
+    let mut used: Vec<usize> = Vec::new(); // indices into `prompts`, in order of first use
+    let group: Vec<usize> = rows
+        .iter()
+        .map(|&(prompt, _, _)| {
+            used.iter().position(|&u| u == prompt).unwrap_or_else(|| {
+                used.push(prompt);
+                used.len() - 1
+            })
+        })
+        .collect();
+    let prompt_len = used
+        .iter()
+        .map(|&p| prompts[p].len())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let mut prompt_tokens = Vec::with_capacity(used.len() * prompt_len);
+    let mut padding = Vec::with_capacity(used.len());
+    for &p in &used {
+        let left = prompt_len - prompts[p].len();
+        padding.push(left);
+        prompt_tokens.extend(std::iter::repeat_n(pad as i64, left));
+        prompt_tokens.extend(prompts[p].iter().map(|&t| t as i64));
+    }
+    let completion_len = rows.iter().map(|r| r.1.len()).max().unwrap_or(1).max(1);
+    let mut completions = Vec::with_capacity(rows.len() * completion_len);
+    let mut mask = Vec::with_capacity(rows.len() * completion_len);
+    for &(_, completion, in_loss) in rows {
+        completions.extend(completion.iter().map(|&t| t as i64));
+        completions.extend(std::iter::repeat_n(
+            pad as i64,
+            completion_len - completion.len(),
+        ));
+        let on = if in_loss { 1.0f32 } else { 0.0 };
+        mask.extend((0..completion_len).map(|t| if t < completion.len() { on } else { 0.0 }));
+    }
+    PackedGroups {
+        batch: GroupedCompletions {
+            prompts: Tensor::from_data(
+                TensorData::new(prompt_tokens, [used.len(), prompt_len]),
+                device,
+            ),
+            padding,
+            completions: Tensor::from_data(
+                TensorData::new(completions, [rows.len(), completion_len]),
+                device,
+            ),
+            group,
+        },
         mask: Tensor::from_data(TensorData::new(mask, [rows.len(), completion_len]), device),
     }
 }

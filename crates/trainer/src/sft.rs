@@ -258,11 +258,12 @@ impl SftTrainer {
             .map(|(p, c)| (p.as_slice(), c.as_slice(), true))
             .collect();
         let p = pack(&packed_rows, self.tokenizer.pad_id(), &self.device);
-        let out = self
+        let logprobs = self
             .model
-            .completion_logprobs(p.tokens, p.prompt_len, p.padding, 1.0);
+            .completion_logits(p.tokens, p.prompt_len, p.padding)
+            .logprobs(1.0);
         let tokens = p.mask.clone().sum();
-        let loss = (out.logprobs * p.mask).sum().neg() / tokens.clone();
+        let loss = (logprobs * p.mask).sum().neg() / tokens.clone();
         let value = loss.clone().into_scalar::<f32>();
         let lr = self.optimizer.learning_rate(self.step);
         let mut metrics = Metrics::new();

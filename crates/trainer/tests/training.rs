@@ -324,3 +324,78 @@ fn sft_targets_come_from_a_field_or_a_template() {
             .contains("nope")
     );
 }
+
+/// Splitting each micro-batch over threads changes only the order of float sums: from the same
+/// weights and batch, one shard, two and three (groups split unevenly) give the same update
+/// and metrics, for the token-sum (`grpo`) and global-token (`dapo`) aggregations, with the
+/// KL term and μ = 2.
+#[test]
+fn an_update_split_over_shards_equals_the_unsplit_one() {
+    for loss_type in [LossType::Grpo, LossType::Dapo] {
+        let config = GrpoConfig {
+            beta: 0.04,
+            num_iterations: 2,
+            loss_type,
+            learning_rate: 1e-2,
+            max_completion_length: 4,
+            micro_batch_size: 32, // the whole batch in one micro-batch: 4 groups to split
+            shards: 1,
+            ..config()
+        };
+        let initial = tiny_model(3);
+        let mut reference = trainer_from(initial.clone(), config.clone(), None);
+        let (mut batch, _, _) = reference.rollout().unwrap();
+        for (i, row) in batch.rows.iter_mut().enumerate() {
+            row.advantage = [1.0, -0.5, 0.25, -1.5][i % 4];
+            // Completions of 1 to 4 tokens, so per-sequence (grpo) and per-token (dapo)
+            // aggregation weigh the rows differently.
+            let len = 1 + (i * 7) % 4;
+            row.completion_ids.truncate(len);
+            row.sampling_logprobs.truncate(len);
+        }
+        let expected_metrics = reference.update(&batch).unwrap();
+        let expected = weights(reference.model());
+        let before = weights(&initial);
+        assert_ne!(expected, before, "the update must move the weights");
+        for shards in [2, 3] {
+            let mut split = trainer_from(
+                initial.clone(),
+                GrpoConfig {
+                    shards,
+                    ..config.clone()
+                },
+                None,
+            );
+            let metrics = split.update(&batch).unwrap();
+            // The weights moved the same way: ‖Δ₁ − Δₙ‖ / ‖Δ₁‖ over every parameter. (Not per
+            // entry: Adam's first steps are ≈ lr·sign(g), so an entry whose gradient is ~0 may
+            // move either way under another summation order.)
+            let got = weights(split.model());
+            let (mut moved, mut apart) = (0.0f64, 0.0f64);
+            for ((a, b), start) in expected.iter().zip(&got).zip(&before) {
+                for ((x, y), w) in a.iter().zip(b).zip(start) {
+                    moved += f64::from(x - w).powi(2);
+                    apart += f64::from(x - y).powi(2);
+                }
+            }
+            let relative = (apart / moved).sqrt();
+            assert!(
+                relative <= 1e-5,
+                "{loss_type:?}, {shards} shards: weights apart by {relative} of the update"
+            );
+            for key in [
+                "loss",
+                "kl",
+                "entropy",
+                "grad_norm",
+                "clip_ratio/region_mean",
+            ] {
+                let (x, y) = (expected_metrics[key], metrics[key]);
+                assert!(
+                    (x - y).abs() <= 1e-5 * x.abs().max(1e-3),
+                    "{loss_type:?}, {shards} shards, {key}: {x} vs {y}"
+                );
+            }
+        }
+    }
+}
