@@ -8,12 +8,19 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 /// start of a row are masked from attention, and the row's positions count from its first
 /// real token. A cache can be re-arranged along the batch: [`KvCache::repeat_rows`] to decode a
 /// prefilled prompt K ways, [`KvCache::select_rows`] to drop finished rows.
+///
+/// A cache made [`with_capacity`](KvCache::with_capacity) holds each layer in one buffer of
+/// the final length and writes every new position into it in place, so a decoding step costs
+/// no copy of what is already cached; otherwise each step concatenates (what training wants:
+/// it appends once, and `cat` is differentiable).
 #[derive(Debug, Clone)]
 pub struct KvCache {
-    /// Per layer: keys and values, each `[batch, kv_heads, len, head_dim]`.
+    /// Per layer: keys and values, each `[batch, kv_heads, len, head_dim]` — or
+    /// `[batch, kv_heads, capacity, head_dim]` with positions `len..` not yet written.
     layers: Vec<Option<(Tensor<4>, Tensor<4>)>>,
     padding: Vec<usize>,
     len: usize,
+    capacity: Option<usize>,
 }
 
 impl KvCache {
@@ -23,6 +30,16 @@ impl KvCache {
             layers: vec![None; layers],
             padding,
             len: 0,
+            capacity: None,
+        }
+    }
+
+    /// An empty cache that preallocates room for `capacity` positions per row (for decoding
+    /// without autodiff; it grows by concatenation past that).
+    pub fn with_capacity(layers: usize, padding: Vec<usize>, capacity: usize) -> Self {
+        KvCache {
+            capacity: Some(capacity),
+            ..KvCache::new(layers, padding)
         }
     }
 
@@ -97,16 +114,48 @@ impl KvCache {
         )
     }
 
-    /// Appends a layer's new keys and values and returns the whole sequence's.
+    /// Appends a layer's new keys and values and returns the whole sequence's,
+    /// `[batch, kv_heads, len + new, head_dim]` (a view into the buffer when preallocated).
     pub(crate) fn extend(
         &mut self,
         layer: usize,
         keys: Tensor<4>,
         values: Tensor<4>,
     ) -> (Tensor<4>, Tensor<4>) {
-        let (keys, values) = match self.layers[layer].take() {
-            None => (keys, values),
-            Some((old_keys, old_values)) => (
+        let [batch, kv_heads, new, head_dim] = keys.dims();
+        let total = self.len + new;
+        let stored = self.layers[layer].take();
+        let (keys, values) = match (stored, self.capacity) {
+            // Preallocated: write positions len..total in place (the buffer is uniquely held
+            // between steps, so `slice_assign` does not copy it).
+            (stored, Some(capacity)) if !keys.is_autodiff() => {
+                let (buffer_keys, buffer_values) = match stored {
+                    Some(buffers) if buffers.0.dims()[2] >= total => buffers,
+                    previous => {
+                        let room = capacity.max(total);
+                        let device = keys.device();
+                        let empty =
+                            || Tensor::<4>::zeros([batch, kv_heads, room, head_dim], &device);
+                        let (mut k, mut v) = (empty(), empty());
+                        if let Some((old_keys, old_values)) = previous {
+                            let held = [0..batch, 0..kv_heads, 0..self.len, 0..head_dim];
+                            k = k.slice_assign(held.clone(), old_keys.narrow(2, 0, self.len));
+                            v = v.slice_assign(held, old_values.narrow(2, 0, self.len));
+                        }
+                        (k, v)
+                    }
+                };
+                let at = [0..batch, 0..kv_heads, self.len..total, 0..head_dim];
+                let buffer_keys = buffer_keys.slice_assign(at.clone(), keys);
+                let buffer_values = buffer_values.slice_assign(at, values);
+                self.layers[layer] = Some((buffer_keys.clone(), buffer_values.clone()));
+                return (
+                    buffer_keys.narrow(2, 0, total),
+                    buffer_values.narrow(2, 0, total),
+                );
+            }
+            (None, _) => (keys, values),
+            (Some((old_keys, old_values)), _) => (
                 Tensor::cat(vec![old_keys, keys], 2),
                 Tensor::cat(vec![old_values, values], 2),
             ),

@@ -134,6 +134,12 @@ impl CausalLm {
         KvCache::new(self.config.num_hidden_layers, padding)
     }
 
+    /// An empty cache with room for `capacity` positions per row, written in place while
+    /// decoding (see [`KvCache::with_capacity`]).
+    pub fn new_decoding_cache(&self, padding: Vec<usize>, capacity: usize) -> KvCache {
+        KvCache::with_capacity(self.config.num_hidden_layers, padding, capacity)
+    }
+
     /// Logits for `tokens` `[batch, seq]` appended after what `cache` holds:
     /// `[batch, seq, vocab]`. Works for a whole sequence (training, prefill) and for one new
     /// token per row (decoding).
@@ -151,20 +157,29 @@ impl CausalLm {
             "tokens and cache disagree on the batch size"
         );
         let device = tokens.device();
-        let (cos, sin) = rope::tables(
-            &cache.positions(seq),
-            batch,
-            self.config.head_size(),
-            self.config.rope_theta,
-            &device,
-        );
+        let positions = cache.positions(seq);
+        let head_size = self.config.head_size();
+        let tables = |scale| {
+            rope::tables(
+                &positions,
+                batch,
+                head_size,
+                self.config.rope_theta,
+                scale,
+                &device,
+            )
+        };
+        // Queries are rotated with tables scaled by the attention's 1/√d (no pass over q).
+        let rotary = Rotary {
+            keys: tables(1.0),
+            queries: tables(1.0 / (head_size as f32).sqrt()),
+        };
         let mask = cache.mask(seq, &device);
         let mut x = self.model.embed_tokens.forward(tokens); // [batch, seq, d_model]
         for (index, layer) in self.model.layers.iter().enumerate() {
             let attended = layer.self_attn.forward(
                 layer.input_layernorm.forward(x.clone()),
-                &cos,
-                &sin,
+                &rotary,
                 &mask,
                 cache,
                 index,
@@ -190,14 +205,20 @@ impl CausalLm {
     }
 }
 
+/// The rotary tables `(cos, signed sin)` of one forward, `[batch, 1, seq, head_dim]` each.
+struct Rotary {
+    keys: (Tensor<4>, Tensor<4>),
+    /// The keys' tables × 1/√head_dim.
+    queries: (Tensor<4>, Tensor<4>),
+}
+
 impl Attention {
     /// `x`: `[batch, seq, d_model]` → `[batch, seq, d_model]`; appends this layer's keys and
     /// values to `cache`.
     fn forward(
         &self,
         x: Tensor<3>,
-        cos: &Tensor<4>,
-        sin: &Tensor<4>,
+        rotary: &Rotary,
         mask: &Tensor<4>,
         cache: &mut KvCache,
         layer: usize,
@@ -206,34 +227,20 @@ impl Attention {
         let (h, kv, hd) = (self.heads, self.kv_heads, self.head_dim);
         // [batch, seq, heads·head_dim] → [batch, heads, seq, head_dim]
         let split = |t: Tensor<3>, heads: usize| t.reshape([batch, seq, heads, hd]).swap_dims(1, 2);
-        let q = rope::apply(split(self.q_proj.forward(x.clone()), h), cos, sin);
+        let (cos, sin) = &rotary.queries;
+        let q = rope::apply(split(self.q_proj.forward(x.clone()), h), cos, sin); // q/√d
+        let (cos, sin) = &rotary.keys;
         let k = rope::apply(split(self.k_proj.forward(x.clone()), kv), cos, sin);
         let v = split(self.v_proj.forward(x), kv);
         let (k, v) = cache.extend(layer, k, v); // [batch, kv_heads, total, head_dim]
         let total = k.dims()[2];
-        // Each key/value head serves heads/kv_heads query heads (GQA, Ainslie et al. 2023):
-        // [batch, kv, total, hd] → [batch, kv, group, total, hd] → [batch, heads, total, hd]
+        // Each key/value head serves group = heads/kv_heads query heads (GQA, Ainslie et al.
+        // 2023); query head i reads key/value head i / group, as Hugging Face's `repeat_kv`.
         let group = h / kv;
-        let repeat = |t: Tensor<4>| {
-            if group == 1 {
-                t
-            } else {
-                t.reshape([batch, kv, 1, total, hd])
-                    .repeat_dim(2, group)
-                    .reshape([batch, h, total, hd])
-            }
-        };
-        let (k, v) = (repeat(k), repeat(v));
         // softmax(q·kᵀ/√d + mask)·v (Vaswani et al. 2017, eq. 1)
-        let context = if q.is_autodiff() {
-            // Training: burn's fused attention has no backward, so the composed form; 1/√d is
-            // applied to q ([.., seq, head_dim]) rather than to the scores ([.., seq, total]).
-            let q = q.mul_scalar(1.0 / (hd as f32).sqrt());
-            let scores = q.matmul(k.swap_dims(2, 3)) + mask.clone();
-            softmax(scores, 3).matmul(v)
-        } else {
-            // Inference (sampling, reference and π_old log-probs): one fused kernel where the
-            // backend has one (flex), the same composition elsewhere. The additive mask
+        let context = if !q.is_autodiff() && group == 1 && seq > 1 {
+            // Prefill and the reference / π_old log-probs: one fused kernel where the backend
+            // has one (flex), the same composition elsewhere. The additive mask
             // `[batch, 1, seq, total]` broadcasts over heads.
             attention(
                 q,
@@ -241,8 +248,30 @@ impl Attention {
                 v,
                 None,
                 Some(mask.clone()),
-                AttentionModuleOptions::default(),
+                AttentionModuleOptions {
+                    scale: Some(1.0), // q is already divided by √d
+                    ..AttentionModuleOptions::default()
+                },
             )
+        } else {
+            // Training (burn's fused attention has no backward), decoding (the keys and values
+            // are read in place from the cache, strided) and GQA. The query heads of one KV
+            // head go side by side, so K and V are never repeated:
+            // [batch, heads, seq, hd] → [batch, kv, group·seq, hd].
+            let q = q.reshape([batch, kv, group * seq, hd]);
+            let mask = if group == 1 {
+                mask.clone()
+            } else {
+                // [batch, 1, seq, total] → [batch, 1, group·seq, total]
+                mask.clone()
+                    .unsqueeze_dim::<5>(2)
+                    .expand([batch, 1, group, seq, total])
+                    .reshape([batch, 1, group * seq, total])
+            };
+            let scores = q.matmul(k.swap_dims(2, 3)) + mask; // [batch, kv, group·seq, total]
+            softmax(scores, 3)
+                .matmul(v) // [batch, kv, group·seq, hd]
+                .reshape([batch, h, seq, hd])
         }; // [batch, heads, seq, head_dim]
         // [batch, heads, seq, head_dim] → [batch, seq, heads·head_dim]
         self.o_proj

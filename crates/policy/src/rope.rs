@@ -6,16 +6,22 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 
-/// `cos` and `sin` tables for the given positions, shaped `[batch, 1, seq, head_dim]` so they
-/// broadcast over heads. `positions` is row-major `[batch, seq]`.
+/// `cos` and signed `sin` tables for the given positions, shaped `[batch, 1, seq, head_dim]`
+/// so they broadcast over heads. `positions` is row-major `[batch, seq]`.
 ///
 /// Computed in f32 as `transformers` does: `inv_freq_i = 1 / theta^(2i/d)`,
-/// `angle = position · inv_freq_i`, the angle row repeated twice (`cat(freqs, freqs)`).
+/// `angle = position · inv_freq_i`, the angle row repeated twice (`cat(freqs, freqs)`). The
+/// first half of each `sin` row is negated: `rotate_half(x)·sin = swap_halves(x)·[−sin, sin]`,
+/// which spares [`apply`] a negation pass.
+///
+/// Both tables are multiplied by `scale`: rotating with `scale`d tables gives the rotated
+/// vector times `scale` (the queries take the attention's 1/√d this way, at no extra pass).
 pub fn tables(
     positions: &[usize],
     batch: usize,
     head_dim: usize,
     theta: f64,
+    scale: f32,
     device: &Device,
 ) -> (Tensor<4>, Tensor<4>) {
     let seq = positions.len() / batch.max(1);
@@ -26,11 +32,11 @@ pub fn tables(
     let mut cos = Vec::with_capacity(positions.len() * head_dim);
     let mut sin = Vec::with_capacity(positions.len() * head_dim);
     for &position in positions {
-        for _ in 0..2 {
+        for sign in [-1.0f32, 1.0] {
             for &f in &inv_freq {
                 let angle = position as f32 * f;
-                cos.push(angle.cos());
-                sin.push(angle.sin());
+                cos.push(scale * angle.cos());
+                sin.push(scale * sign * angle.sin());
             }
         }
     }
@@ -41,13 +47,13 @@ pub fn tables(
     )
 }
 
-/// `x · cos + rotate_half(x) · sin`, with `rotate_half([a, b]) = [−b, a]` over the last axis.
-/// `x`: `[batch, heads, seq, head_dim]`.
-pub fn apply(x: Tensor<4>, cos: &Tensor<4>, sin: &Tensor<4>) -> Tensor<4> {
+/// `x · cos + rotate_half(x) · sin`, with `rotate_half([a, b]) = [−b, a]` over the last axis,
+/// computed as `x · cos + [b, a] · signed_sin` ([`tables`]). `x`: `[batch, heads, seq, head_dim]`.
+pub fn apply(x: Tensor<4>, cos: &Tensor<4>, signed_sin: &Tensor<4>) -> Tensor<4> {
     let [_, _, _, head_dim] = x.dims();
     let half = head_dim / 2;
     let first = x.clone().narrow(3, 0, half);
     let second = x.clone().narrow(3, half, half);
-    let rotated = Tensor::cat(vec![second.neg(), first], 3);
-    x * cos.clone() + rotated * sin.clone()
+    let swapped = Tensor::cat(vec![second, first], 3);
+    x * cos.clone() + swapped * signed_sin.clone()
 }

@@ -200,9 +200,13 @@ impl Sampler {
                 .collect()
         };
         let (tokens, padding) = left_padded(&rows, tokenizer.pad_id(), &device);
-        let mut cache = model.new_cache(padding);
+        let width = tokens.dims()[1];
+        let mut cache = if self.strategy.kv_cache {
+            model.new_decoding_cache(padding, width + config.max_new_tokens)
+        } else {
+            model.new_cache(padding)
+        };
         let hidden = model.forward_hidden(tokens, &mut cache);
-        let width = hidden.dims()[1];
         let mut logits = last_position_logits(model, hidden, width);
         if self.strategy.share_prefix && k > 1 {
             cache.repeat_rows(k, &device);

@@ -53,7 +53,8 @@ pub struct Batch {
 /// The model lives on an autodiff device; sampling and the reference model use its
 /// [`valid`](Module::valid) copy. Randomness is a function of (`seed`, step), and the
 /// data order is the [`Epochs`] cursor, so a run resumed from a checkpoint repeats the
-/// uninterrupted one exactly.
+/// uninterrupted one exactly. Building a trainer calls [`keep_freed_memory`](crate::keep_freed_memory)
+/// (glibc's malloc keeps freed tensor buffers for reuse).
 pub struct GrpoTrainer {
     config: GrpoConfig,
     model: CausalLm,
@@ -150,6 +151,7 @@ impl GrpoTrainer {
         config: GrpoConfig,
         run_dir: Option<PathBuf>,
     ) -> Result<GrpoTrainer> {
+        crate::keep_freed_memory();
         let verifiers = match &config.reward_weights {
             Some(weights) => verifiers.reweighted(weights)?,
             None => verifiers,

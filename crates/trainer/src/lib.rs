@@ -12,6 +12,7 @@
 //! - [`SftTrainer`]: the supervised warm-up, on the same model, optimiser and checkpoints.
 
 pub mod advantages;
+mod allocator;
 mod checkpoint;
 mod config;
 mod error;
@@ -24,6 +25,7 @@ mod packing;
 mod progress;
 mod sft;
 
+pub use allocator::keep_freed_memory;
 pub use checkpoint::latest as latest_checkpoint;
 pub use config::{
     AdvantageEstimator, GrpoConfig, ImportanceSamplingLevel, KlEstimator, LossType, ScaleRewards,

@@ -133,7 +133,7 @@ impl SftConfig {
     }
 }
 
-/// A supervised run.
+/// A supervised run. Building one calls [`keep_freed_memory`](crate::keep_freed_memory).
 pub struct SftTrainer {
     config: SftConfig,
     model: CausalLm,
@@ -166,6 +166,7 @@ impl SftTrainer {
             }
             None => None,
         };
+        crate::keep_freed_memory();
         Ok(SftTrainer {
             optimizer: Optimizer::new(config.optim()),
             config,
@@ -201,6 +202,7 @@ impl SftTrainer {
             &run_dir.join("metrics.jsonl"),
             Some(state.step),
         )?);
+        crate::keep_freed_memory();
         Ok(SftTrainer {
             config: state.config,
             model,
