@@ -3,8 +3,12 @@
 //! completion length and the model width.
 //!
 //! ```text
-//! cargo run --release --features ndarray,wgpu --example train_step_throughput [flex|ndarray]… [--scaling]
+//! cargo run --release --features ndarray,wgpu --example train_step_throughput [flex|ndarray]… [--scaling] [--shards=N]
 //! ```
+//!
+//! `--shards=N` sets `GrpoConfig::update_shards` and `sampling_shards` (default 0: two per
+//! core for the update, one per core for sampling; 1 runs the step on one thread apart from
+//! burn's own parallel kernels).
 //!
 //! Workload: d_model 256, 4 layers, 8 heads, SwiGLU 680, byte vocabulary (259), tied; 8 prompts ×
 //! K = 8 completions × 64 new tokens (EOS suppressed, so every completion is 64 tokens),
@@ -67,6 +71,7 @@ struct Workload {
     width: usize,
     intermediate: usize,
     steps: usize,
+    shards: usize,
 }
 
 impl Workload {
@@ -77,6 +82,7 @@ impl Workload {
         width: 256,
         intermediate: 680,
         steps: 5,
+        shards: 0,
     };
 }
 
@@ -117,6 +123,8 @@ fn measure(device: &Device, work: Workload, rows: &[grpo::data::Row]) -> anyhow:
         lr_scheduler_type: Schedule::Constant,
         max_steps: work.steps + 1,
         log_completions: 0,
+        update_shards: work.shards,
+        sampling_shards: work.shards,
         ..Default::default()
     };
     let verifiers = VerifierSet::new(vec![(Member::new("digits", DigitShare), 1.0)])?;
@@ -168,7 +176,14 @@ fn main() -> anyhow::Result<()> {
     anyhow::ensure!(!devices.is_empty(), "no such backend compiled in: {args:?}");
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let rows = ArithmeticTask::default().generate(Split::Train, 64, 0)?;
-    let work = Workload::BENCHMARK;
+    let shards = match args.iter().find_map(|a| a.strip_prefix("--shards=")) {
+        Some(n) => n.parse()?,
+        None => 0,
+    };
+    let work = Workload {
+        shards,
+        ..Workload::BENCHMARK
+    };
     let config = LmConfig::small(
         ByteTokenizer::VOCAB_SIZE,
         work.width,
@@ -183,7 +198,7 @@ fn main() -> anyhow::Result<()> {
     );
     for (name, device) in &devices {
         if scaling {
-            print_scaling(name, device, &rows)?;
+            print_scaling(name, device, work, &rows)?;
             continue;
         }
         let f = measure(device, work, &rows)?;
@@ -201,11 +216,13 @@ fn main() -> anyhow::Result<()> {
 
 /// Step time against K, completion length and width (4 layers), one axis at a time from the
 /// benchmark workload; 3 measured steps each. A Markdown table.
-fn print_scaling(name: &str, device: &Device, rows: &[grpo::data::Row]) -> anyhow::Result<()> {
-    let base = Workload {
-        steps: 3,
-        ..Workload::BENCHMARK
-    };
+fn print_scaling(
+    name: &str,
+    device: &Device,
+    work: Workload,
+    rows: &[grpo::data::Row],
+) -> anyhow::Result<()> {
+    let base = Workload { steps: 3, ..work };
     let mut cases: Vec<(String, Workload)> = Vec::new();
     for k in [2, 4, 8, 16] {
         cases.push((format!("K = {k}"), Workload { k, ..base }));

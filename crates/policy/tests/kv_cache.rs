@@ -4,6 +4,7 @@
 mod common;
 
 use common::{devices, floats, int_tensor, max_abs_diff};
+use grpo_policy::burn::module::Module;
 use grpo_policy::burn::tensor::Device;
 use grpo_policy::{CausalLm, LmConfig};
 
@@ -121,5 +122,59 @@ fn repeated_and_dropped_rows_keep_decoding_exactly() {
             let diff = max_abs_diff(&logits[row * vocab..(row + 1) * vocab], &alone);
             assert!(diff <= 1e-5, "{name} row {row}: max abs diff {diff}");
         }
+    }
+}
+
+/// The three attention paths agree, on a model without GQA (where the inference path uses
+/// burn's fused attention): the autodiff forward (composed attention, concatenated cache), the
+/// inference forward of a whole left-padded batch (fused), and decoding one token at a time
+/// from a preallocated cache written in place (composed, keys read strided from the buffer),
+/// with rows repeated and dropped on the way.
+#[test]
+fn fused_composed_and_in_place_cached_attention_agree() {
+    for (name, device) in devices() {
+        let mut config = LmConfig::small(61, 32, 2, 4, 80);
+        config.num_key_value_heads = Some(4);
+        device.seed(8);
+        let model = CausalLm::new(&config, &device).unwrap();
+        let rows = vec![vec![5, 9, 3, 17, 2, 40, 41], vec![8, 1, 33, 34, 35]];
+        let (padded, padding) = left_pad(&rows);
+        let width = padded[0].len();
+
+        let autodiff = device.clone().autodiff();
+        let trained = model.clone().fork(&autodiff).train();
+        let mut cache = trained.new_cache(padding.clone());
+        let composed = floats(trained.forward(int_tensor(&padded, &autodiff), &mut cache));
+
+        let mut cache = model.new_cache(padding.clone());
+        let fused = floats(model.forward(int_tensor(&padded, &device), &mut cache));
+        let diff = max_abs_diff(&composed, &fused);
+        assert!(diff < 1e-5, "{name}: fused vs composed differ by {diff}");
+
+        // Prefill 3 positions into room for the whole width, then one position at a time;
+        // after the first decoded position, repeat every row twice and keep rows 3 and 0.
+        let vocab = 61;
+        let mut cache = model.new_decoding_cache(padding.clone(), width);
+        let prefix: Vec<Vec<u32>> = padded.iter().map(|r| r[..3].to_vec()).collect();
+        model.forward(int_tensor(&prefix, &device), &mut cache);
+        let mut order = vec![0usize, 1];
+        for at in 3..width {
+            if at == 4 {
+                cache.repeat_rows(2, &device); // rows 0, 0, 1, 1
+                cache.select_rows(&[3, 0], &device); // rows 1, 0
+                order = vec![1, 0];
+            }
+            let step: Vec<Vec<u32>> = order.iter().map(|&r| vec![padded[r][at]]).collect();
+            let logits = floats(model.forward(int_tensor(&step, &device), &mut cache));
+            for (i, &r) in order.iter().enumerate() {
+                let expected = &composed[(r * width + at) * vocab..][..vocab];
+                let diff = max_abs_diff(&logits[i * vocab..][..vocab], expected);
+                assert!(
+                    diff < 1e-5,
+                    "{name}: row {r} position {at}: in place vs composed {diff}"
+                );
+            }
+        }
+        assert_eq!(cache.len(), width);
     }
 }

@@ -167,11 +167,16 @@ pub struct GrpoConfig {
     pub log_completions: usize,
 
     // ---- compute ----
-    /// Threads a step is split over (0: one per core). Sampling splits the prompts, the update
-    /// splits each micro-batch at group boundaries; each shard runs on its own thread with its
-    /// own autodiff graph. The losses and gradients are the same sums in another order, so
-    /// results agree up to float rounding; for a given count a run is reproducible.
-    pub shards: usize,
+    /// Parts each micro-batch of the update is split into, at group boundaries, each run on
+    /// its own thread with its own autodiff graph (0: two per core — a shard's matrix products
+    /// run on burn's thread pool while the others' single-threaded element-wise operations go
+    /// on; measured best on the benchmark workload). The loss and gradients are the same sums
+    /// in another order: results agree up to float rounding, and for a given count a run is
+    /// reproducible.
+    pub update_shards: usize,
+    /// Parts the rollout's prompts are split into, each decoded by its own thread (0: one per
+    /// core). Completions do not depend on it.
+    pub sampling_shards: usize,
 }
 
 impl Default for GrpoConfig {
@@ -221,7 +226,8 @@ impl Default for GrpoConfig {
             eval_num_samples: 0,
             eval_k: 1,
             log_completions: 4,
-            shards: 0,
+            update_shards: 0,
+            sampling_shards: 0,
         }
     }
 }

@@ -299,7 +299,7 @@ impl GrpoTrainer {
             let t = Instant::now();
             let sampler = Sampler {
                 strategy: Strategy {
-                    shards: config.shards,
+                    shards: config.sampling_shards,
                     ..Strategy::default()
                 },
             };
@@ -511,7 +511,10 @@ impl GrpoTrainer {
         );
         // Micro-batches of `micro` rows, each split at group boundaries into shards that run on
         // their own threads: [chunk][shard] → a row range.
-        let shards = shard_count(config.shards);
+        let shards = match config.update_shards {
+            0 => 2 * cores(),
+            n => n,
+        };
         let chunks: Vec<Vec<(usize, usize)>> = (0..batch.rows.len())
             .step_by(micro)
             .map(|s| split_at_groups(&batch.rows, s, (s + micro).min(batch.rows.len()), shards))
@@ -757,12 +760,8 @@ struct ShardResult {
     grads: Option<GradientsParams>,
 }
 
-/// The number of shards `setting` asks for (0: one per core).
-fn shard_count(setting: usize) -> usize {
-    match setting {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    }
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Rows `start..end` cut into at most `shards` runs of whole groups (a group's rows are

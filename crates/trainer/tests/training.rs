@@ -339,7 +339,7 @@ fn an_update_split_over_shards_equals_the_unsplit_one() {
             learning_rate: 1e-2,
             max_completion_length: 4,
             micro_batch_size: 32, // the whole batch in one micro-batch: 4 groups to split
-            shards: 1,
+            update_shards: 1,
             ..config()
         };
         let initial = tiny_model(3);
@@ -361,7 +361,7 @@ fn an_update_split_over_shards_equals_the_unsplit_one() {
             let mut split = trainer_from(
                 initial.clone(),
                 GrpoConfig {
-                    shards,
+                    update_shards: shards,
                     ..config.clone()
                 },
                 None,
