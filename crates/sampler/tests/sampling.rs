@@ -215,6 +215,25 @@ fn sampled_frequencies_follow_the_filtered_softmax() {
     }
 }
 
+/// Sampling at temperature 4: a random tied-embedding model is peaked, and a high temperature
+/// makes the samples differ.
+fn hot(num_generations: usize, max_new_tokens: usize, seed: u64) -> SamplingConfig {
+    SamplingConfig {
+        num_generations,
+        temperature: 4.0,
+        max_new_tokens,
+        seed,
+        ..Default::default()
+    }
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
 fn small_model(seed: u64) -> CausalLm {
     let device = device();
     device.seed(seed);
@@ -228,14 +247,7 @@ fn small_model(seed: u64) -> CausalLm {
 #[test]
 fn seeded_sampling_is_reproducible_and_independent_of_batch_mates() {
     let model = small_model(5);
-    let config = SamplingConfig {
-        num_generations: 4,
-        // A random tied-embedding model is peaked; a high temperature makes the samples differ.
-        temperature: 4.0,
-        max_new_tokens: 16,
-        seed: 42,
-        ..Default::default()
-    };
+    let config = hot(4, 16, 42);
     let sampler = Sampler::default();
     let both = vec!["12+7=".to_owned(), "a much longer second prompt".to_owned()];
     let first = sampler
@@ -255,12 +267,7 @@ fn seeded_sampling_is_reproducible_and_independent_of_batch_mates() {
             "sample {} depends on its batch mates",
             a.sample
         );
-        let diff = a
-            .logprobs
-            .iter()
-            .zip(&b.logprobs)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f32::max);
+        let diff = max_abs_diff(&a.logprobs, &b.logprobs);
         assert!(diff < 1e-4, "logprobs differ by {diff}");
     }
     let samples: std::collections::BTreeSet<_> = first.completions[..4]
@@ -284,13 +291,7 @@ fn seeded_sampling_is_reproducible_and_independent_of_batch_mates() {
 #[test]
 fn shards_give_the_completions_of_one_batch() {
     let model = small_model(6);
-    let config = SamplingConfig {
-        num_generations: 3,
-        temperature: 4.0,
-        max_new_tokens: 12,
-        seed: 9,
-        ..Default::default()
-    };
+    let config = hot(3, 12, 9);
     let prompts: Vec<String> = ["1+1=", "a longer prompt", "x", "two words", "5*5="]
         .iter()
         .map(|p| p.to_string())
@@ -321,12 +322,7 @@ fn shards_give_the_completions_of_one_batch() {
                 "{shards} shards: group {} sample {}",
                 a.group, a.sample
             );
-            let diff = a
-                .logprobs
-                .iter()
-                .zip(&b.logprobs)
-                .map(|(x, y)| (x - y).abs())
-                .fold(0.0, f32::max);
+            let diff = max_abs_diff(&a.logprobs, &b.logprobs);
             assert!(diff < 1e-4, "{shards} shards: logprobs differ by {diff}");
         }
     }

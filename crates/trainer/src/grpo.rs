@@ -511,13 +511,16 @@ impl GrpoTrainer {
         );
         // Micro-batches of `micro` rows, each split at group boundaries into shards that run on
         // their own threads: [chunk][shard] → a row range.
-        let shards = match config.update_shards {
+        let shard_count = match config.update_shards {
             0 => 2 * cores(),
             n => n,
         };
         let chunks: Vec<Vec<(usize, usize)>> = (0..batch.rows.len())
             .step_by(micro)
-            .map(|s| split_at_groups(&batch.rows, s, (s + micro).min(batch.rows.len()), shards))
+            .map(|s| {
+                let e = (s + micro).min(batch.rows.len());
+                split_at_groups(&batch.rows, s, e, shard_count)
+            })
             .collect();
         let pad = self.tokenizer.pad_id();
         let temperature = logprob_temperature(&config);
