@@ -28,24 +28,35 @@ fn wgpu_forward_matches_the_cpu() {
         return;
     };
     let cpu = devices()[0].1.clone();
-    let mut config = LmConfig::small(50, 32, 2, 4, 64);
-    config.num_key_value_heads = Some(2);
-    cpu.seed(3);
-    let on_cpu = CausalLm::new(&config, &cpu).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    on_cpu.save(dir.path()).unwrap();
-    let on_gpu = CausalLm::load(dir.path(), &gpu).unwrap();
+    // Grouped-query attention (the composed path) and plain multi-head attention (burn's
+    // fused attention for the prefill); the decode step writes into a preallocated cache.
+    for kv_heads in [2, 4] {
+        let mut config = LmConfig::small(50, 32, 2, 4, 64);
+        config.num_key_value_heads = Some(kv_heads);
+        cpu.seed(3);
+        let on_cpu = CausalLm::new(&config, &cpu).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        on_cpu.save(dir.path()).unwrap();
+        let on_gpu = CausalLm::load(dir.path(), &gpu).unwrap();
 
-    let prompt = vec![vec![3, 1, 4, 1, 5, 9]];
-    let (mut cpu_cache, mut gpu_cache) = (on_cpu.new_cache(vec![0]), on_gpu.new_cache(vec![0]));
-    let expected = floats(on_cpu.forward(int_tensor(&prompt, &cpu), &mut cpu_cache));
-    let got = floats(on_gpu.forward(int_tensor(&prompt, &gpu), &mut gpu_cache));
-    let diff = max_abs_diff(&got, &expected);
-    assert!(diff < 1e-3, "prefill: max abs diff {diff}");
+        let prompt = vec![vec![3, 1, 4, 1, 5, 9]];
+        let mut cpu_cache = on_cpu.new_cache(vec![0]);
+        let mut gpu_cache = on_gpu.new_decoding_cache(vec![0], 8);
+        let expected = floats(on_cpu.forward(int_tensor(&prompt, &cpu), &mut cpu_cache));
+        let got = floats(on_gpu.forward(int_tensor(&prompt, &gpu), &mut gpu_cache));
+        let diff = max_abs_diff(&got, &expected);
+        assert!(
+            diff < 1e-3,
+            "{kv_heads} KV heads, prefill: max abs diff {diff}"
+        );
 
-    let step = vec![vec![2]];
-    let expected = floats(on_cpu.forward(int_tensor(&step, &cpu), &mut cpu_cache));
-    let got = floats(on_gpu.forward(int_tensor(&step, &gpu), &mut gpu_cache));
-    let diff = max_abs_diff(&got, &expected);
-    assert!(diff < 1e-3, "cached decode step: max abs diff {diff}");
+        let step = vec![vec![2]];
+        let expected = floats(on_cpu.forward(int_tensor(&step, &cpu), &mut cpu_cache));
+        let got = floats(on_gpu.forward(int_tensor(&step, &gpu), &mut gpu_cache));
+        let diff = max_abs_diff(&got, &expected);
+        assert!(
+            diff < 1e-3,
+            "{kv_heads} KV heads, cached decode step: max abs diff {diff}"
+        );
+    }
 }
