@@ -24,6 +24,7 @@ use crate::metrics::{JsonlLog, Metrics, mean_std};
 use crate::optim::{OptimSettings, Optimizer, number_parameters};
 use crate::packing::{PackedGroups, column, pack_groups};
 use crate::progress::Progress;
+use crate::shards::{in_parallel, update_shards};
 
 /// One completion of a batch, ready for the update.
 #[derive(Debug, Clone)]
@@ -511,10 +512,7 @@ impl GrpoTrainer {
         );
         // Micro-batches of `micro` rows, each split at group boundaries into shards that run on
         // their own threads: [chunk][shard] → a row range.
-        let shard_count = match config.update_shards {
-            0 => 2 * cores(),
-            n => n,
-        };
+        let shard_count = update_shards(config.update_shards);
         let chunks: Vec<Vec<(usize, usize)>> = (0..batch.rows.len())
             .step_by(micro)
             .map(|s| {
@@ -763,10 +761,6 @@ struct ShardResult {
     grads: Option<GradientsParams>,
 }
 
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
 /// Rows `start..end` cut into at most `shards` runs of whole groups (a group's rows are
 /// adjacent), as even in groups as the count allows, so that each shard runs its prompts once.
 fn split_at_groups(
@@ -790,26 +784,6 @@ fn split_at_groups(
             )
         })
         .collect()
-}
-
-/// `job(index, item)` over `items`, one thread each (inline when there is one), results in item
-/// order.
-fn in_parallel<I: Sync, T: Send>(items: &[I], job: impl Fn(usize, &I) -> T + Sync) -> Vec<T> {
-    if items.len() == 1 {
-        return vec![job(0, &items[0])];
-    }
-    std::thread::scope(|scope| {
-        let job = &job;
-        let handles: Vec<_> = items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| scope.spawn(move || job(i, item)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("an update shard panicked"))
-            .collect()
-    })
 }
 
 /// One prompt's share of a rollout.

@@ -24,6 +24,7 @@ mod optim;
 mod packing;
 mod progress;
 mod sft;
+mod shards;
 
 pub use allocator::keep_freed_memory;
 pub use checkpoint::latest as latest_checkpoint;

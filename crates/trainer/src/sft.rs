@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use grpo_data::{Dataset, Epochs, Row};
 use grpo_policy::burn::module::Module;
-use grpo_policy::burn::optim::GradientsParams;
+use grpo_policy::burn::optim::{GradientsAccumulator, GradientsParams};
 use grpo_policy::burn::tensor::Device;
 use grpo_policy::{CausalLm, Tokenizer};
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,7 @@ use crate::metrics::{JsonlLog, Metrics};
 use crate::optim::{OptimSettings, Optimizer, number_parameters};
 use crate::packing::pack;
 use crate::progress::Progress;
+use crate::shards::{in_parallel, update_shards};
 
 /// Settings of a supervised run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,6 +46,10 @@ pub struct SftConfig {
     pub seed: u64,
     pub save_steps: Option<usize>,
     pub save_total_limit: Option<usize>,
+    /// Parts each batch is split into, each run on its own thread with its own autodiff graph
+    /// (0: two per core, as `GrpoConfig::update_shards`). The loss is the same sum in another
+    /// order.
+    pub shards: usize,
 }
 
 impl Default for SftConfig {
@@ -64,6 +69,7 @@ impl Default for SftConfig {
             seed: 0,
             save_steps: None,
             save_total_limit: Some(3),
+            shards: 0,
         }
     }
 }
@@ -259,21 +265,51 @@ impl SftTrainer {
             .iter()
             .map(|(p, c)| (p.as_slice(), c.as_slice(), true))
             .collect();
-        let p = pack(&packed_rows, self.tokenizer.pad_id(), &self.device);
-        let logprobs = self
-            .model
-            .completion_logits(p.tokens, p.prompt_len, p.padding)
-            .logprobs(1.0);
-        let tokens = p.mask.clone().sum();
-        let loss = (logprobs * p.mask).sum().neg() / tokens.clone();
-        let value = loss.clone().into_scalar::<f32>();
+        let tokens: usize = pairs.iter().map(|(_, c)| c.len()).sum();
+        // Contiguous runs of rows, one thread each; every shard divides by the batch's token
+        // count, so the shards' losses (and gradients) sum to the batch's.
+        let count = update_shards(self.config.shards).clamp(1, packed_rows.len().max(1));
+        let ranges: Vec<(usize, usize)> = (0..count)
+            .map(|i| {
+                let at = |i: usize| i * packed_rows.len() / count;
+                (at(i), at(i + 1))
+            })
+            .collect();
+        let pad = self.tokenizer.pad_id();
+        let shards = in_parallel(&ranges, |_, &(s, e)| {
+            let model = if ranges.len() == 1 {
+                self.model.clone()
+            } else {
+                self.model.clone().fork(&self.device)
+            };
+            let p = pack(&packed_rows[s..e], pad, &self.device);
+            let logprobs = model
+                .completion_logits(p.tokens, p.prompt_len, p.padding)
+                .logprobs(1.0);
+            let loss = (logprobs * p.mask)
+                .sum()
+                .neg()
+                .div_scalar(tokens.max(1) as f32);
+            let value = loss.clone().into_scalar::<f32>();
+            let grads = value
+                .is_finite()
+                .then(|| GradientsParams::from_grads(loss.backward(), &model));
+            (value, grads)
+        });
+        let value: f32 = shards.iter().map(|(v, _)| v).sum();
         let lr = self.optimizer.learning_rate(self.step);
         let mut metrics = Metrics::new();
         let mut skipped = !value.is_finite();
         let mut grad_norm = f32::NAN;
         if !skipped {
-            let grads = GradientsParams::from_grads(loss.backward(), &self.model);
-            let (model, report) = self.optimizer.step(self.model.clone(), grads, lr);
+            let mut accumulator = GradientsAccumulator::<CausalLm>::new();
+            // A finite sum has finite terms: every shard back-propagated.
+            for grads in shards.into_iter().filter_map(|(_, grads)| grads) {
+                accumulator.accumulate(&self.model, grads);
+            }
+            let (model, report) = self
+                .optimizer
+                .step(self.model.clone(), accumulator.grads(), lr);
             self.model = model;
             grad_norm = report.grad_norm;
             skipped = report.skipped;
@@ -283,7 +319,7 @@ impl SftTrainer {
         metrics.insert("loss".into(), value as f64);
         metrics.insert("learning_rate".into(), lr);
         metrics.insert("grad_norm".into(), grad_norm as f64);
-        metrics.insert("tokens".into(), tokens.into_scalar::<f32>() as f64);
+        metrics.insert("tokens".into(), tokens as f64);
         metrics.insert("step_skipped".into(), if skipped { 1.0 } else { 0.0 });
         if let Some(log) = &mut self.log {
             log.write(&metrics)?;

@@ -325,6 +325,20 @@ fn sft_targets_come_from_a_field_or_a_template() {
     );
 }
 
+/// `‖b − a‖ / ‖a − before‖` over every parameter: how far two updates of the same weights
+/// land apart, relative to how far the first moved them.
+fn apart_relative_to_update(before: &[Vec<f32>], a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
+    let (mut moved, mut apart) = (0.0f64, 0.0f64);
+    for ((a, b), start) in a.iter().zip(b).zip(before) {
+        for ((x, y), w) in a.iter().zip(b).zip(start) {
+            moved += f64::from(x - w).powi(2);
+            apart += f64::from(x - y).powi(2);
+        }
+    }
+    assert!(moved > 0.0, "the update did not move the weights");
+    (apart / moved).sqrt()
+}
+
 /// Splitting each micro-batch over threads changes only the order of float sums: from the same
 /// weights and batch, one shard, two and three (groups split unevenly) give the same update
 /// and metrics, for the token-sum (`grpo`) and global-token (`dapo`) aggregations, with the
@@ -370,15 +384,7 @@ fn an_update_split_over_shards_equals_the_unsplit_one() {
             // The weights moved the same way: ‖Δ₁ − Δₙ‖ / ‖Δ₁‖ over every parameter. (Not per
             // entry: Adam's first steps are ≈ lr·sign(g), so an entry whose gradient is ~0 may
             // move either way under another summation order.)
-            let got = weights(split.model());
-            let (mut moved, mut apart) = (0.0f64, 0.0f64);
-            for ((a, b), start) in expected.iter().zip(&got).zip(&before) {
-                for ((x, y), w) in a.iter().zip(b).zip(start) {
-                    moved += f64::from(x - w).powi(2);
-                    apart += f64::from(x - y).powi(2);
-                }
-            }
-            let relative = (apart / moved).sqrt();
+            let relative = apart_relative_to_update(&before, &expected, &weights(split.model()));
             assert!(
                 relative <= 1e-5,
                 "{loss_type:?}, {shards} shards: weights apart by {relative} of the update"
@@ -397,5 +403,51 @@ fn an_update_split_over_shards_equals_the_unsplit_one() {
                 );
             }
         }
+    }
+}
+
+/// SFT split over threads: the same loss and, within float summation order, the same update.
+#[test]
+fn an_sft_step_split_over_shards_equals_the_unsplit_one() {
+    let rows: Vec<Row> = (0..7)
+        .map(|i| Row::from_prompt(format!("{i}*{i}=")).with("answer", (i * i).to_string()))
+        .collect();
+    let initial = tiny_model(4);
+    let step = |shards: usize| {
+        let config = SftConfig {
+            batch_size: 7,
+            max_steps: 2,
+            learning_rate: 1e-2,
+            shards,
+            ..Default::default()
+        };
+        let mut sft = SftTrainer::new(
+            initial.clone(),
+            Arc::new(ByteTokenizer),
+            Dataset::from_rows(rows.clone()),
+            config,
+            None,
+        )
+        .unwrap();
+        let metrics = sft.train().unwrap();
+        (metrics, weights(&sft.into_model()))
+    };
+    let before = weights(&initial);
+    let (one_metrics, one) = step(1);
+    for shards in [2, 3] {
+        let (metrics, got) = step(shards);
+        for (a, b) in one_metrics.iter().zip(&metrics) {
+            let (x, y) = (a["loss"], b["loss"]);
+            assert!(
+                (x - y).abs() <= 1e-5 * x.abs(),
+                "{shards} shards: loss {x} vs {y}"
+            );
+            assert_eq!(a["tokens"], b["tokens"]);
+        }
+        let relative = apart_relative_to_update(&before, &one, &got);
+        assert!(
+            relative <= 1e-5,
+            "{shards} shards: weights apart by {relative}"
+        );
     }
 }
