@@ -62,8 +62,7 @@ impl KvCache {
 
     /// Keeps the listed rows, in that order (a row may be listed several times).
     pub fn select_rows(&mut self, rows: &[usize], device: &Device) {
-        let index: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
-        let index = Tensor::<1, Int>::from_data(TensorData::new(index, [rows.len()]), device);
+        let index = row_index(rows, device);
         for (keys, values) in self.layers.iter_mut().flatten() {
             *keys = keys.clone().select(0, index.clone());
             *values = values.clone().select(0, index.clone());
@@ -168,4 +167,10 @@ impl KvCache {
     pub(crate) fn advance(&mut self, new: usize) {
         self.len += new;
     }
+}
+
+/// `rows` as an index tensor for `select` along the batch: `[rows.len()]`.
+pub(crate) fn row_index(rows: &[usize], device: &Device) -> Tensor<1, Int> {
+    let index: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+    Tensor::from_data(TensorData::new(index, [rows.len()]), device)
 }

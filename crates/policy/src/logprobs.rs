@@ -1,8 +1,8 @@
 //! Per-token log-probabilities and entropies: what the GRPO loss is made of.
 
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor};
 
-use crate::cache::KvCache;
+use crate::cache::{KvCache, row_index};
 use crate::model::CausalLm;
 
 /// `log Σ exp(x)` over the last axis, kept as an axis of size 1: `[.., n]` → `[.., 1]`.
@@ -143,10 +143,10 @@ impl CausalLm {
         let device = prompts.device();
         let mut cache = KvCache::new(self.config().num_hidden_layers, padding);
         let prompt_hidden = self.forward_hidden(prompts, &mut cache); // [prompts, prompt_len, d]
-        let index: Vec<i64> = group.iter().map(|&g| g as i64).collect();
-        let index = Tensor::<1, Int>::from_data(TensorData::new(index, [rows]), &device);
         // The last prompt position predicts the first completion token: [rows, 1, d].
-        let first = prompt_hidden.narrow(1, prompt_len - 1, 1).select(0, index);
+        let first = prompt_hidden
+            .narrow(1, prompt_len - 1, 1)
+            .select(0, row_index(&group, &device));
         let hidden = if completion_len == 1 {
             first
         } else {

@@ -157,22 +157,20 @@ impl CausalLm {
             "tokens and cache disagree on the batch size"
         );
         let device = tokens.device();
-        let positions = cache.positions(seq);
         let head_size = self.config.head_size();
-        let tables = |scale| {
-            rope::tables(
-                &positions,
-                batch,
-                head_size,
-                self.config.rope_theta,
-                scale,
-                &device,
-            )
-        };
-        // Queries are rotated with tables scaled by the attention's 1/√d (no pass over q).
+        let (cos, sin) = rope::tables(
+            &cache.positions(seq),
+            batch,
+            head_size,
+            self.config.rope_theta,
+            &device,
+        );
+        // Rotating with tables scaled by the attention's 1/√d gives q/√d: the scale costs a
+        // pass over the small tables instead of one over q.
+        let scale = 1.0 / (head_size as f32).sqrt();
         let rotary = Rotary {
-            keys: tables(1.0),
-            queries: tables(1.0 / (head_size as f32).sqrt()),
+            queries: (cos.clone().mul_scalar(scale), sin.clone().mul_scalar(scale)),
+            keys: (cos, sin),
         };
         let mask = cache.mask(seq, &device);
         let mut x = self.model.embed_tokens.forward(tokens); // [batch, seq, d_model]

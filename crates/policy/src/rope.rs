@@ -13,15 +13,11 @@ use burn::tensor::{Device, Tensor, TensorData};
 /// `angle = position · inv_freq_i`, the angle row repeated twice (`cat(freqs, freqs)`). The
 /// first half of each `sin` row is negated: `rotate_half(x)·sin = swap_halves(x)·[−sin, sin]`,
 /// which spares [`apply`] a negation pass.
-///
-/// Both tables are multiplied by `scale`: rotating with `scale`d tables gives the rotated
-/// vector times `scale` (the queries take the attention's 1/√d this way, at no extra pass).
 pub fn tables(
     positions: &[usize],
     batch: usize,
     head_dim: usize,
     theta: f64,
-    scale: f32,
     device: &Device,
 ) -> (Tensor<4>, Tensor<4>) {
     let seq = positions.len() / batch.max(1);
@@ -35,8 +31,8 @@ pub fn tables(
         for sign in [-1.0f32, 1.0] {
             for &f in &inv_freq {
                 let angle = position as f32 * f;
-                cos.push(scale * angle.cos());
-                sin.push(scale * sign * angle.sin());
+                cos.push(angle.cos());
+                sin.push(sign * angle.sin());
             }
         }
     }

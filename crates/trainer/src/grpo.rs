@@ -24,7 +24,7 @@ use crate::metrics::{JsonlLog, Metrics, mean_std};
 use crate::optim::{OptimSettings, Optimizer, number_parameters};
 use crate::packing::{PackedGroups, column, pack_groups};
 use crate::progress::Progress;
-use crate::shards::{in_parallel, update_shards};
+use crate::shards::{in_parallel, shard_model, update_shards};
 
 /// One completion of a batch, ready for the update.
 #[derive(Debug, Clone)]
@@ -564,13 +564,7 @@ impl GrpoTrainer {
             let mut finite = true;
             'chunks: for (c, shards) in chunks.iter().enumerate() {
                 let results = in_parallel(shards, |i, &(s, e)| {
-                    // Each shard forwards its own fork of the policy, so the shards' autodiff
-                    // graphs are separate (parameters keep their ids: gradients accumulate).
-                    let model = if shards.len() == 1 {
-                        self.model.clone()
-                    } else {
-                        self.model.clone().fork(&self.device)
-                    };
+                    let model = shard_model(&self.model, &self.device, shards.len());
                     let p = pack_rows((s, e), &self.device);
                     let out = model.grouped_completion_logits(p.batch);
                     let logprobs = out.logprobs(temperature);

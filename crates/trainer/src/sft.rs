@@ -20,7 +20,7 @@ use crate::metrics::{JsonlLog, Metrics};
 use crate::optim::{OptimSettings, Optimizer, number_parameters};
 use crate::packing::pack;
 use crate::progress::Progress;
-use crate::shards::{in_parallel, update_shards};
+use crate::shards::{in_parallel, shard_model, update_shards};
 
 /// Settings of a supervised run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -277,11 +277,7 @@ impl SftTrainer {
             .collect();
         let pad = self.tokenizer.pad_id();
         let shards = in_parallel(&ranges, |_, &(s, e)| {
-            let model = if ranges.len() == 1 {
-                self.model.clone()
-            } else {
-                self.model.clone().fork(&self.device)
-            };
+            let model = shard_model(&self.model, &self.device, ranges.len());
             let p = pack(&packed_rows[s..e], pad, &self.device);
             let logprobs = model
                 .completion_logits(p.tokens, p.prompt_len, p.padding)

@@ -2,6 +2,10 @@
 //! on one thread, so independent parts of a batch — each with its own autodiff graph — run
 //! side by side.
 
+use grpo_policy::CausalLm;
+use grpo_policy::burn::module::Module;
+use grpo_policy::burn::tensor::Device;
+
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
@@ -12,6 +16,17 @@ pub(crate) fn update_shards(setting: usize) -> usize {
     match setting {
         0 => 2 * cores(),
         n => n,
+    }
+}
+
+/// The policy a shard back-propagates through: with other shards beside it, its own `fork`
+/// (a separate autodiff graph, so the shards do not contend for one; parameters keep their
+/// ids, so their gradients accumulate onto the policy's), alone the policy itself.
+pub(crate) fn shard_model(model: &CausalLm, device: &Device, shards: usize) -> CausalLm {
+    if shards == 1 {
+        model.clone()
+    } else {
+        model.clone().fork(device)
     }
 }
 
