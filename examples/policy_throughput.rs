@@ -11,7 +11,7 @@
 use std::time::Instant;
 
 use grpo::policy::burn::tensor::{Device, Int, Tensor, TensorData};
-use grpo::policy::{CausalLm, LmConfig};
+use grpo::policy::{CausalLm, LanguageModel, LmConfig};
 
 const BATCH: usize = 64;
 const PROMPT: usize = 16;

@@ -7,8 +7,9 @@
 //! - [`verifiers`] (`grpo-verifiers`): reward functions — the [`verifiers::Verifier`] trait,
 //!   the arithmetic checker, the regex matcher, combinators and external-process plugins.
 //!   It does not depend on burn.
-//! - [`policy`] (`grpo-policy`): the model — a Llama/Qwen2 causal LM on burn with a KV
-//!   cache, log-prob helpers, tokenizers and Hugging Face checkpoint loading.
+//! - [`policy`] (`grpo-policy`): the model — the [`policy::LanguageModel`] trait the sampler
+//!   and trainers take, a Llama/Qwen2 causal LM on burn with a KV cache, log-prob helpers,
+//!   tokenizers and Hugging Face checkpoint loading.
 //! - [`sampler`] (`grpo-sampler`): K completions per prompt, KV-cached and seeded.
 //! - [`data`] (`grpo-data`): prompt datasets, procedural tasks with generalization splits,
 //!   GSM8K/HumanEval readers, dedup.

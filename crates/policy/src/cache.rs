@@ -2,12 +2,14 @@
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
+use crate::language_model::ModelCache;
+
 /// Keys and values of every layer for the tokens seen so far, plus each row's left padding.
 ///
 /// Rows of a batch are left-padded to a common length; `padding[row]` pad positions at the
 /// start of a row are masked from attention, and the row's positions count from its first
-/// real token. A cache can be re-arranged along the batch: [`KvCache::repeat_rows`] to decode a
-/// prefilled prompt K ways, [`KvCache::select_rows`] to drop finished rows.
+/// real token. A cache can be re-arranged along the batch ([`ModelCache`]): `repeat_rows` to
+/// decode a prefilled prompt K ways, `select_rows` to drop finished rows.
 ///
 /// A cache made [`with_capacity`](KvCache::with_capacity) holds each layer in one buffer of
 /// the final length and writes every new position into it in place, so a decoding step costs
@@ -21,6 +23,21 @@ pub struct KvCache {
     padding: Vec<usize>,
     len: usize,
     capacity: Option<usize>,
+}
+
+impl ModelCache for KvCache {
+    fn batch_size(&self) -> usize {
+        self.padding.len()
+    }
+
+    fn select_rows(&mut self, rows: &[usize], device: &Device) {
+        let index = row_index(rows, device);
+        for (keys, values) in self.layers.iter_mut().flatten() {
+            *keys = keys.clone().select(0, index.clone());
+            *values = values.clone().select(0, index.clone());
+        }
+        self.padding = rows.iter().map(|&r| self.padding[r]).collect();
+    }
 }
 
 impl KvCache {
@@ -43,10 +60,6 @@ impl KvCache {
         }
     }
 
-    pub fn batch_size(&self) -> usize {
-        self.padding.len()
-    }
-
     /// Positions held so far (pad positions included).
     pub fn len(&self) -> usize {
         self.len
@@ -58,24 +71,6 @@ impl KvCache {
 
     pub fn padding(&self) -> &[usize] {
         &self.padding
-    }
-
-    /// Keeps the listed rows, in that order (a row may be listed several times).
-    pub fn select_rows(&mut self, rows: &[usize], device: &Device) {
-        let index = row_index(rows, device);
-        for (keys, values) in self.layers.iter_mut().flatten() {
-            *keys = keys.clone().select(0, index.clone());
-            *values = values.clone().select(0, index.clone());
-        }
-        self.padding = rows.iter().map(|&r| self.padding[r]).collect();
-    }
-
-    /// Repeats each row `times` times in place: row r becomes rows `r·times .. (r+1)·times`.
-    pub fn repeat_rows(&mut self, times: usize, device: &Device) {
-        let rows: Vec<usize> = (0..self.batch_size())
-            .flat_map(|r| std::iter::repeat_n(r, times))
-            .collect();
-        self.select_rows(&rows, device);
     }
 
     /// The positions (for RoPE) of `new` tokens about to be appended, row-major `[batch, new]`.
@@ -170,7 +165,7 @@ impl KvCache {
 }
 
 /// `rows` as an index tensor for `select` along the batch: `[rows.len()]`.
-pub(crate) fn row_index(rows: &[usize], device: &Device) -> Tensor<1, Int> {
+pub fn row_index(rows: &[usize], device: &Device) -> Tensor<1, Int> {
     let index: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
     Tensor::from_data(TensorData::new(index, [rows.len()]), device)
 }

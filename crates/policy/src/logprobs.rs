@@ -2,9 +2,6 @@
 
 use burn::tensor::{Int, Tensor};
 
-use crate::cache::{KvCache, row_index};
-use crate::model::CausalLm;
-
 /// `log Σ exp(x)` over the last axis, kept as an axis of size 1: `[.., n]` → `[.., 1]`.
 pub fn logsumexp(x: Tensor<3>) -> Tensor<3> {
     let (shifted, max) = shift_by_max(x);
@@ -77,7 +74,8 @@ impl CompletionLogits {
 }
 
 /// Completions that continue a few prompts, each prompt shared by several rows: a GRPO
-/// micro-batch, where K completions follow every prompt.
+/// micro-batch, where K completions follow every prompt (see
+/// [`LanguageModel::grouped_completion_logits`](crate::LanguageModel::grouped_completion_logits)).
 #[derive(Debug, Clone)]
 pub struct GroupedCompletions {
     /// `[prompts, prompt_len]`, prompt p left-padded by `padding[p]`.
@@ -88,77 +86,4 @@ pub struct GroupedCompletions {
     pub completions: Tensor<2, Int>,
     /// `group[row]`: the prompt that row continues.
     pub group: Vec<usize>,
-}
-
-impl CausalLm {
-    /// The completion logits of `tokens` `[batch, prompt_len + completion_len]`, prompts
-    /// left-padded by `padding[row]`: one forward over every row's whole sequence. The LM head
-    /// runs only at the `completion_len` positions that predict completion tokens.
-    pub fn completion_logits(
-        &self,
-        tokens: Tensor<2, Int>,
-        prompt_len: usize,
-        padding: Vec<usize>,
-    ) -> CompletionLogits {
-        let [_, total] = tokens.dims();
-        assert!(
-            prompt_len >= 1 && prompt_len < total,
-            "need a prompt and a completion"
-        );
-        let completion_len = total - prompt_len;
-        let mut cache = KvCache::new(self.config().num_hidden_layers, padding);
-        let hidden = self.forward_hidden(tokens.clone(), &mut cache);
-        // Position t predicts token t+1: positions prompt_len-1 .. total-2.
-        let hidden = hidden.narrow(1, prompt_len - 1, completion_len); // [batch, completion, d]
-        CompletionLogits {
-            logits: self.logits(hidden),
-            targets: tokens.narrow(1, prompt_len, completion_len),
-        }
-    }
-
-    /// The completion logits of a [`GroupedCompletions`] batch, running each prompt once: the
-    /// prompts are prefilled as a batch of `prompts` rows, their keys and values are repeated
-    /// to the rows that continue them (`select`, differentiable: a prompt's gradient is the sum
-    /// over its rows), and only the completions are forwarded after them. The same numbers as
-    /// [`CausalLm::completion_logits`] on the concatenated sequences, with the prompt positions
-    /// computed once per prompt instead of once per row.
-    pub fn grouped_completion_logits(&self, batch: GroupedCompletions) -> CompletionLogits {
-        let GroupedCompletions {
-            prompts,
-            padding,
-            completions,
-            group,
-        } = batch;
-        let [prompt_count, prompt_len] = prompts.dims();
-        let [rows, completion_len] = completions.dims();
-        assert!(
-            prompt_len >= 1 && completion_len >= 1,
-            "need a prompt and a completion"
-        );
-        assert_eq!(group.len(), rows, "one group index per completion row");
-        assert!(
-            group.iter().all(|&g| g < prompt_count),
-            "a group index names no prompt"
-        );
-        let device = prompts.device();
-        let mut cache = KvCache::new(self.config().num_hidden_layers, padding);
-        let prompt_hidden = self.forward_hidden(prompts, &mut cache); // [prompts, prompt_len, d]
-        // The last prompt position predicts the first completion token: [rows, 1, d].
-        let first = prompt_hidden
-            .narrow(1, prompt_len - 1, 1)
-            .select(0, row_index(&group, &device));
-        let hidden = if completion_len == 1 {
-            first
-        } else {
-            cache.select_rows(&group, &device);
-            // Completion token t predicts token t+1; the last one predicts nothing.
-            let inputs = completions.clone().narrow(1, 0, completion_len - 1);
-            let rest = self.forward_hidden(inputs, &mut cache); // [rows, completion_len - 1, d]
-            Tensor::cat(vec![first, rest], 1) // [rows, completion_len, d]
-        };
-        CompletionLogits {
-            logits: self.logits(hidden),
-            targets: completions,
-        }
-    }
 }

@@ -3,6 +3,8 @@
 //! Field names follow Hugging Face's module tree (`model.layers.0.self_attn.q_proj`), so a
 //! checkpoint's tensor names are this struct's parameter paths and load without renaming.
 
+use std::path::Path;
+
 use burn::module::Module;
 use burn::nn::Initializer;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig};
@@ -13,6 +15,7 @@ use burn::tensor::{Device, Int, Tensor};
 
 use crate::cache::KvCache;
 use crate::config::LmConfig;
+use crate::language_model::{LanguageModel, ModelCache};
 use crate::rope;
 
 /// A decoder-only language model (a burn [`Module`]).
@@ -123,33 +126,33 @@ impl CausalLm {
     pub fn config(&self) -> &LmConfig {
         &self.config
     }
+}
+
+impl LanguageModel for CausalLm {
+    type Cache = KvCache;
+
+    fn vocab_size(&self) -> usize {
+        self.config.vocab_size
+    }
 
     /// The device the weights live on.
-    pub fn device(&self) -> Device {
+    fn device(&self) -> Device {
         self.model.embed_tokens.weight.val().device()
     }
 
-    /// An empty cache for a batch whose rows have the given left padding.
-    pub fn new_cache(&self, padding: Vec<usize>) -> KvCache {
+    fn new_cache(&self, padding: Vec<usize>) -> KvCache {
         KvCache::new(self.config.num_hidden_layers, padding)
     }
 
-    /// An empty cache with room for `capacity` positions per row, written in place while
-    /// decoding (see [`KvCache::with_capacity`]).
-    pub fn new_decoding_cache(&self, padding: Vec<usize>, capacity: usize) -> KvCache {
+    /// Room for `capacity` positions per row, written in place while decoding (see
+    /// [`KvCache::with_capacity`]).
+    fn new_decoding_cache(&self, padding: Vec<usize>, capacity: usize) -> KvCache {
         KvCache::with_capacity(self.config.num_hidden_layers, padding, capacity)
-    }
-
-    /// Logits for `tokens` `[batch, seq]` appended after what `cache` holds:
-    /// `[batch, seq, vocab]`. Works for a whole sequence (training, prefill) and for one new
-    /// token per row (decoding).
-    pub fn forward(&self, tokens: Tensor<2, Int>, cache: &mut KvCache) -> Tensor<3> {
-        self.logits(self.forward_hidden(tokens, cache))
     }
 
     /// The final-norm hidden states `[batch, seq, d_model]` (the LM head not applied), for
     /// callers that need logits at a few positions only.
-    pub fn forward_hidden(&self, tokens: Tensor<2, Int>, cache: &mut KvCache) -> Tensor<3> {
+    fn forward_hidden(&self, tokens: Tensor<2, Int>, cache: &mut KvCache) -> Tensor<3> {
         let [batch, seq] = tokens.dims();
         assert_eq!(
             batch,
@@ -190,7 +193,7 @@ impl CausalLm {
     }
 
     /// The LM head: `[batch, seq, d_model]` → `[batch, seq, vocab]`.
-    pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
+    fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
         match &self.lm_head {
             Some(head) => head.forward(hidden),
             // Tied: the embedding matrix [vocab, d_model], transposed.
@@ -200,6 +203,14 @@ impl CausalLm {
                 None,
             ),
         }
+    }
+
+    fn save(&self, dir: &Path) -> crate::Result<()> {
+        CausalLm::save(self, dir)
+    }
+
+    fn load(dir: &Path, device: &Device) -> crate::Result<Self> {
+        CausalLm::load(dir, device)
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use common::{devices, fixtures, floats, int_tensor};
 use grpo_policy::burn::tensor::Device;
-use grpo_policy::{CausalLm, LmConfig, PolicyError};
+use grpo_policy::{CausalLm, LanguageModel, LmConfig, PolicyError};
 
 fn logits(model: &CausalLm, device: &Device) -> Vec<f32> {
     let mut cache = model.new_cache(vec![0]);

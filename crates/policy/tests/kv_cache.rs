@@ -6,7 +6,7 @@ mod common;
 use common::{devices, floats, int_tensor, max_abs_diff};
 use grpo_policy::burn::module::Module;
 use grpo_policy::burn::tensor::Device;
-use grpo_policy::{CausalLm, LmConfig};
+use grpo_policy::{CausalLm, LanguageModel, LmConfig, ModelCache};
 
 const PAD: u32 = 0;
 

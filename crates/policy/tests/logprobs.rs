@@ -5,7 +5,7 @@ mod common;
 
 use common::{devices, floats, int_tensor};
 use grpo_policy::burn::tensor::{Tensor, TensorData};
-use grpo_policy::{CausalLm, GroupedCompletions, LmConfig, entropy, token_logprobs};
+use grpo_policy::{CausalLm, GroupedCompletions, LanguageModel, LmConfig, entropy, token_logprobs};
 
 /// A small deterministic pseudo-random sequence in [-3, 3).
 fn values(n: usize, seed: u64) -> Vec<f32> {

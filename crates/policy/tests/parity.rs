@@ -5,7 +5,7 @@
 mod common;
 
 use common::{devices, fixtures, floats, int_tensor, max_abs_diff};
-use grpo_policy::{CausalLm, HfTokenizer, Tokenizer};
+use grpo_policy::{CausalLm, HfTokenizer, LanguageModel, Tokenizer};
 
 #[derive(serde::Deserialize)]
 struct Reference {

@@ -9,7 +9,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use common::{devices, floats, int_tensor, max_abs_diff};
 use grpo_policy::burn::tensor::{Device, DeviceKind, Tensor};
-use grpo_policy::{CausalLm, LmConfig};
+use grpo_policy::{CausalLm, LanguageModel, LmConfig};
 
 /// A wgpu device that can run an operation, or `None` (no adapter on this machine).
 fn wgpu_device() -> Option<Device> {

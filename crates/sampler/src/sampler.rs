@@ -2,7 +2,7 @@
 //! together, and let finished rows leave the batch.
 
 use grpo_policy::burn::tensor::{Device, Int, Tensor, TensorData};
-use grpo_policy::{CausalLm, Tokenizer};
+use grpo_policy::{LanguageModel, ModelCache, Tokenizer};
 
 use crate::rng::Stream;
 use crate::select::choose;
@@ -98,9 +98,11 @@ struct Live {
 }
 
 impl Sampler {
-    pub fn sample(
+    /// K completions (`config.num_generations`) of each prompt from any [`LanguageModel`]
+    /// (a plain, non-autodiff copy: nothing is recorded for gradients).
+    pub fn sample<M: LanguageModel>(
         &self,
-        model: &CausalLm,
+        model: &M,
         tokenizer: &dyn Tokenizer,
         prompts: &[String],
         config: &SamplingConfig,
@@ -110,7 +112,7 @@ impl Sampler {
         if let Some(empty) = prompt_ids.iter().position(Vec::is_empty) {
             return Err(SamplerError::EmptyPrompt { index: empty });
         }
-        let vocab = model.config().vocab_size;
+        let vocab = model.vocab_size();
         if let Some(&bad) = prompt_ids
             .iter()
             .flatten()
@@ -157,9 +159,9 @@ impl Sampler {
     }
 
     /// The completions of `prompt_ids`, whose first prompt is prompt `first_group` of the call.
-    fn sample_shard(
+    fn sample_shard<M: LanguageModel>(
         &self,
-        model: &CausalLm,
+        model: &M,
         tokenizer: &dyn Tokenizer,
         prompt_ids: &[Vec<u32>],
         first_group: usize,
@@ -290,7 +292,7 @@ impl Sampler {
 }
 
 /// The LM head at the last position only: `[rows, width, d]` → `[rows, vocab]`.
-fn last_position_logits(model: &CausalLm, hidden: Tensor<3>, width: usize) -> Tensor<2> {
+fn last_position_logits<M: LanguageModel>(model: &M, hidden: Tensor<3>, width: usize) -> Tensor<2> {
     let last = hidden.narrow(1, width - 1, 1); // [rows, 1, d_model]
     let logits = model.logits(last); // [rows, 1, vocab]
     let [rows, _, vocab] = logits.dims();

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use grpo_policy::burn::tensor::{Device, Tensor, TensorData};
-use grpo_policy::{ByteTokenizer, CausalLm, HfTokenizer, LmConfig, Tokenizer};
+use grpo_policy::{ByteTokenizer, CausalLm, HfTokenizer, LanguageModel, LmConfig, Tokenizer};
 use grpo_sampler::{FinishReason, Sampler, SamplingConfig, Strategy, choose};
 
 fn device() -> Device {

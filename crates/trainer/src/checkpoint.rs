@@ -1,5 +1,5 @@
 //! Checkpoints, shared by GRPO and SFT: `RUN/checkpoint-000120/` holds the model
-//! (`config.json` + `model.bpk`), the optimiser state (`optimizer.bpk`) and the trainer's state
+//! (what its [`LanguageModel::save`] writes; `config.json` + `model.bpk` for `CausalLm`), the optimiser state (`optimizer.bpk`) and the trainer's state
 //! (`trainer_state.json`: step, data cursor, config), and for a KL-regularised run the
 //! reference model (`reference/`: it is the *initial* policy, which the run itself no longer
 //! holds). A checkpoint is written into a hidden
@@ -7,8 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use grpo_policy::CausalLm;
-use grpo_policy::burn::module::Module;
+use grpo_policy::LanguageModel;
 use grpo_policy::burn::tensor::Device;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -22,11 +21,11 @@ const OPTIMIZER: &str = "optimizer.bpk";
 const REFERENCE: &str = "reference";
 
 /// Writes checkpoint `step` under `run_dir` and keeps only the newest `keep` checkpoints.
-pub fn save(
+pub fn save<M: LanguageModel>(
     run_dir: &Path,
     step: usize,
-    model: &CausalLm,
-    reference: Option<&CausalLm>,
+    model: &M,
+    reference: Option<&M>,
     optimizer: &Optimizer,
     state: &impl Serialize,
     keep: Option<usize>,
@@ -107,31 +106,31 @@ pub fn latest(run_dir: &Path) -> Result<Option<PathBuf>> {
 }
 
 /// What [`load`] returns.
-pub struct Loaded<S> {
-    pub model: CausalLm,
+pub struct Loaded<M, S> {
+    pub model: M,
     /// On the plain (non-autodiff) device, when the checkpoint has one.
-    pub reference: Option<CausalLm>,
+    pub reference: Option<M>,
     pub optimizer: Optimizer,
     pub state: S,
 }
 
 /// Loads a checkpoint: the model on `device` (parameters numbered for the optimiser), the
 /// reference model if saved, the optimiser state into `optimizer`, and the trainer state.
-pub fn load<S: DeserializeOwned>(
+pub fn load<M: LanguageModel, S: DeserializeOwned>(
     dir: &Path,
     device: &Device,
     optimizer: Optimizer,
-) -> Result<Loaded<S>> {
+) -> Result<Loaded<M, S>> {
     let fail = |message: String| TrainerError::Checkpoint {
         path: dir.to_owned(),
         message,
     };
-    let model = number_parameters(CausalLm::load(dir, device)?.train());
+    let model = number_parameters(M::load(dir, device)?.train());
     let optimizer = optimizer.load(&dir.join(OPTIMIZER)).map_err(fail)?;
     let state = read_state(dir)?;
     let reference = dir.join(REFERENCE);
     let reference = if reference.exists() {
-        Some(CausalLm::load(&reference, &device.clone().inner())?)
+        Some(M::load(&reference, &device.clone().inner())?)
     } else {
         None
     };

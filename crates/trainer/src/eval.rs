@@ -1,7 +1,7 @@
 //! Evaluation: greedy pass@1, pass@k with the unbiased estimator, and mean reward.
 
 use grpo_data::Row;
-use grpo_policy::{CausalLm, Tokenizer};
+use grpo_policy::{LanguageModel, Tokenizer};
 use grpo_sampler::{Sampler, SamplingConfig};
 use grpo_verifiers::{Sample, VerifierSet};
 
@@ -34,8 +34,8 @@ pub struct EvalResult {
 const CHUNK: usize = 64;
 
 /// Evaluates `model` (a plain, non-autodiff one) on `rows`.
-pub fn evaluate(
-    model: &CausalLm,
+pub fn evaluate<M: LanguageModel>(
+    model: &M,
     tokenizer: &dyn Tokenizer,
     verifiers: &VerifierSet,
     rows: &[Row],
@@ -88,8 +88,8 @@ pub fn evaluate(
 }
 
 /// (correct, reward) of every completion, grouped by prompt.
-fn score(
-    model: &CausalLm,
+fn score<M: LanguageModel>(
+    model: &M,
     tokenizer: &dyn Tokenizer,
     verifiers: &VerifierSet,
     rows: &[Row],

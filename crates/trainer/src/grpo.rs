@@ -6,10 +6,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use grpo_data::{Dataset, Epochs, Row};
-use grpo_policy::burn::module::Module;
 use grpo_policy::burn::optim::{GradientsAccumulator, GradientsParams};
 use grpo_policy::burn::tensor::{Device, Tensor};
-use grpo_policy::{CausalLm, Tokenizer};
+use grpo_policy::{CausalLm, LanguageModel, Tokenizer};
 use grpo_sampler::{FinishReason, Sampler, Strategy};
 use grpo_verifiers::{Evaluation, Sample, VerifierSet};
 use serde_json::json;
@@ -52,14 +51,14 @@ pub struct Batch {
 /// A GRPO run.
 ///
 /// The model lives on an autodiff device; sampling and the reference model use its
-/// [`valid`](Module::valid) copy. Randomness is a function of (`seed`, step), and the
+/// [`valid`](grpo_policy::burn::module::Module::valid) copy. Randomness is a function of (`seed`, step), and the
 /// data order is the [`Epochs`] cursor, so a run resumed from a checkpoint repeats the
 /// uninterrupted one exactly. Building a trainer calls [`keep_freed_memory`](crate::keep_freed_memory)
 /// (glibc's malloc keeps freed tensor buffers for reuse).
-pub struct GrpoTrainer {
+pub struct GrpoTrainer<M: LanguageModel = CausalLm> {
     config: GrpoConfig,
-    model: CausalLm,
-    reference: Option<CausalLm>,
+    model: M,
+    reference: Option<M>,
     optimizer: Optimizer,
     tokenizer: Arc<dyn Tokenizer>,
     verifiers: VerifierSet,
@@ -75,17 +74,17 @@ pub struct GrpoTrainer {
     warned: [Option<usize>; 3],
 }
 
-impl GrpoTrainer {
-    /// A run from `model`, which is moved onto `device`'s autodiff counterpart. With a
-    /// `run_dir`, metrics, completions and checkpoints are written there.
+impl<M: LanguageModel> GrpoTrainer<M> {
+    /// A run from `model` (any [`LanguageModel`]), which is moved onto `device`'s autodiff
+    /// counterpart. With a `run_dir`, metrics, completions and checkpoints are written there.
     pub fn new(
-        model: CausalLm,
+        model: M,
         tokenizer: Arc<dyn Tokenizer>,
         verifiers: VerifierSet,
         data: Dataset,
         config: GrpoConfig,
         run_dir: Option<PathBuf>,
-    ) -> Result<GrpoTrainer> {
+    ) -> Result<GrpoTrainer<M>> {
         config.validate()?;
         let device = model.device().inner().autodiff();
         let model = number_parameters(model.fork(&device).train());
@@ -103,17 +102,19 @@ impl GrpoTrainer {
         )
     }
 
-    /// Continues the run in `run_dir` from its newest checkpoint, on `device`.
+    /// Continues the run in `run_dir` from its newest checkpoint, on `device`. The model type
+    /// is the binding's (`let run: GrpoTrainer<MyModel> = GrpoTrainer::resume(..)?`;
+    /// `GrpoTrainer` alone means [`CausalLm`]): its [`LanguageModel::load`] reads the weights.
     pub fn resume(
         run_dir: PathBuf,
         tokenizer: Arc<dyn Tokenizer>,
         verifiers: VerifierSet,
         data: Dataset,
         device: &Device,
-    ) -> Result<GrpoTrainer> {
+    ) -> Result<GrpoTrainer<M>> {
         let dir = checkpoint::newest(&run_dir)?;
         let config = checkpoint::read_state::<checkpoint::State<GrpoConfig>>(&dir)?.config;
-        let loaded = checkpoint::load::<checkpoint::State<GrpoConfig>>(
+        let loaded = checkpoint::load::<M, checkpoint::State<GrpoConfig>>(
             &dir,
             &device.clone().autodiff(),
             Optimizer::new(optim_settings(&config)),
@@ -142,7 +143,7 @@ impl GrpoTrainer {
 
     #[allow(clippy::too_many_arguments)]
     fn assemble(
-        model: CausalLm,
+        model: M,
         optimizer: Optimizer,
         tokenizer: Arc<dyn Tokenizer>,
         verifiers: VerifierSet,
@@ -151,7 +152,7 @@ impl GrpoTrainer {
         step: usize,
         config: GrpoConfig,
         run_dir: Option<PathBuf>,
-    ) -> Result<GrpoTrainer> {
+    ) -> Result<GrpoTrainer<M>> {
         crate::keep_freed_memory();
         let verifiers = match &config.reward_weights {
             Some(weights) => verifiers.reweighted(weights)?,
@@ -206,7 +207,7 @@ impl GrpoTrainer {
     }
 
     /// The policy (on the autodiff device).
-    pub fn model(&self) -> &CausalLm {
+    pub fn model(&self) -> &M {
         &self.model
     }
 
@@ -532,7 +533,7 @@ impl GrpoTrainer {
         // Log-probs that do not change during the passes, computed without autodiff and
         // moved onto the training device as plain data: [chunk][shard].
         let inner = self.model.valid();
-        let frozen = |model: &CausalLm| -> Vec<Vec<Tensor<2>>> {
+        let frozen = |model: &M| -> Vec<Vec<Tensor<2>>> {
             chunks
                 .iter()
                 .map(|shards| {
@@ -560,7 +561,7 @@ impl GrpoTrainer {
             let lr = self
                 .optimizer
                 .learning_rate(self.step * config.num_iterations + pass);
-            let mut accumulator = GradientsAccumulator::<CausalLm>::new();
+            let mut accumulator = GradientsAccumulator::<M>::new();
             let mut finite = true;
             'chunks: for (c, shards) in chunks.iter().enumerate() {
                 let results = in_parallel(shards, |i, &(s, e)| {

@@ -1,7 +1,6 @@
 //! One optimiser step, shared by GRPO and SFT: the learning-rate schedule, the global
 //! gradient-norm clip, the NaN/inf guard, and AdamW.
 
-use grpo_policy::CausalLm;
 use grpo_policy::burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use grpo_policy::burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use grpo_policy::burn::tensor::Tensor;
@@ -68,12 +67,12 @@ impl Optimizer {
 
     /// Clips `grads` to the global norm, then steps AdamW at `learning_rate`; non-finite
     /// gradients skip the step and return the model as it was.
-    pub fn step(
+    pub fn step<M: Module>(
         &mut self,
-        model: CausalLm,
+        model: M,
         mut grads: GradientsParams,
         learning_rate: f64,
-    ) -> (CausalLm, StepReport) {
+    ) -> (M, StepReport) {
         let grad_norm = global_norm(&model, &grads);
         if !grad_norm.is_finite() {
             return (
@@ -116,7 +115,7 @@ impl Optimizer {
 }
 
 /// `sqrt(Σ ‖g‖²)` over every parameter's gradient.
-fn global_norm(model: &CausalLm, grads: &GradientsParams) -> f32 {
+fn global_norm<M: Module>(model: &M, grads: &GradientsParams) -> f32 {
     struct SumSquares<'a> {
         grads: &'a GradientsParams,
         total: Option<Tensor<1>>,
@@ -157,7 +156,7 @@ impl ModuleVisitor for Scale<'_> {
 /// Gives the parameters ids 1, 2, 3, … in visiting order. The optimiser keys its state by
 /// parameter id, and a model built or loaded anew gets random ids: numbering them the same way
 /// every time is what lets a checkpoint's optimiser state find its parameters again.
-pub fn number_parameters(model: CausalLm) -> CausalLm {
+pub fn number_parameters<M: Module>(model: M) -> M {
     struct Number(u64);
     impl ModuleMapper for Number {
         fn map_float<const D: usize>(&mut self, mut param: Param<Tensor<D>>) -> Param<Tensor<D>> {

@@ -6,10 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use grpo_data::{Dataset, Epochs, Row};
-use grpo_policy::burn::module::Module;
 use grpo_policy::burn::optim::{GradientsAccumulator, GradientsParams};
 use grpo_policy::burn::tensor::Device;
-use grpo_policy::{CausalLm, Tokenizer};
+use grpo_policy::{CausalLm, LanguageModel, Tokenizer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -140,9 +139,9 @@ impl SftConfig {
 }
 
 /// A supervised run. Building one calls [`keep_freed_memory`](crate::keep_freed_memory).
-pub struct SftTrainer {
+pub struct SftTrainer<M: LanguageModel = CausalLm> {
     config: SftConfig,
-    model: CausalLm,
+    model: M,
     optimizer: Optimizer,
     tokenizer: Arc<dyn Tokenizer>,
     data: Dataset,
@@ -153,14 +152,16 @@ pub struct SftTrainer {
     device: Device,
 }
 
-impl SftTrainer {
+impl<M: LanguageModel> SftTrainer<M> {
+    /// A run from `model` (any [`LanguageModel`]), which is moved onto `device`'s autodiff
+    /// counterpart.
     pub fn new(
-        model: CausalLm,
+        model: M,
         tokenizer: Arc<dyn Tokenizer>,
         data: Dataset,
         config: SftConfig,
         run_dir: Option<PathBuf>,
-    ) -> Result<SftTrainer> {
+    ) -> Result<SftTrainer<M>> {
         config.validate()?;
         let device = model.device().inner().autodiff();
         let model = number_parameters(model.fork(&device).train());
@@ -187,17 +188,18 @@ impl SftTrainer {
         })
     }
 
-    /// Continues the supervised run in `run_dir` from its newest checkpoint.
+    /// Continues the supervised run in `run_dir` from its newest checkpoint (the model type
+    /// is the binding's, as for [`GrpoTrainer::resume`](crate::GrpoTrainer::resume)).
     pub fn resume(
         run_dir: PathBuf,
         tokenizer: Arc<dyn Tokenizer>,
         data: Dataset,
         device: &Device,
-    ) -> Result<SftTrainer> {
+    ) -> Result<SftTrainer<M>> {
         let dir = checkpoint::newest(&run_dir)?;
         let config = checkpoint::read_state::<checkpoint::State<SftConfig>>(&dir)?.config;
         let autodiff = device.clone().autodiff();
-        let loaded = checkpoint::load::<checkpoint::State<SftConfig>>(
+        let loaded = checkpoint::load::<M, checkpoint::State<SftConfig>>(
             &dir,
             &autodiff,
             Optimizer::new(config.optim()),
@@ -225,7 +227,7 @@ impl SftTrainer {
 
     /// The model after training, without autodiff: what sampling, evaluation and a following
     /// GRPO run take.
-    pub fn into_model(self) -> CausalLm {
+    pub fn into_model(self) -> M {
         self.model.valid()
     }
 
@@ -298,7 +300,7 @@ impl SftTrainer {
         let mut skipped = !value.is_finite();
         let mut grad_norm = f32::NAN;
         if !skipped {
-            let mut accumulator = GradientsAccumulator::<CausalLm>::new();
+            let mut accumulator = GradientsAccumulator::<M>::new();
             // A finite sum has finite terms: every shard back-propagated.
             for grads in shards.into_iter().filter_map(|(_, grads)| grads) {
                 accumulator.accumulate(&self.model, grads);

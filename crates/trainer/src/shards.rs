@@ -2,7 +2,6 @@
 //! on one thread, so independent parts of a batch — each with its own autodiff graph — run
 //! side by side.
 
-use grpo_policy::CausalLm;
 use grpo_policy::burn::module::Module;
 use grpo_policy::burn::tensor::Device;
 
@@ -22,7 +21,7 @@ pub(crate) fn update_shards(setting: usize) -> usize {
 /// The policy a shard back-propagates through: with other shards beside it, its own `fork`
 /// (a separate autodiff graph, so the shards do not contend for one; parameters keep their
 /// ids, so their gradients accumulate onto the policy's), alone the policy itself.
-pub(crate) fn shard_model(model: &CausalLm, device: &Device, shards: usize) -> CausalLm {
+pub(crate) fn shard_model<M: Module>(model: &M, device: &Device, shards: usize) -> M {
     if shards == 1 {
         model.clone()
     } else {

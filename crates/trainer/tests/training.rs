@@ -164,7 +164,7 @@ fn a_resumed_run_repeats_the_uninterrupted_one_exactly() {
     let mut first = trainer_from(initial, config.clone(), Some(interrupted.clone()));
     first.train_steps(4).unwrap(); // a checkpoint at 3, then one step that is lost
     drop(first);
-    let mut resumed = GrpoTrainer::resume(
+    let mut resumed: GrpoTrainer = GrpoTrainer::resume(
         interrupted.clone(),
         Arc::new(ByteTokenizer),
         verifiers(),
@@ -283,7 +283,7 @@ fn sft_teaches_the_answer_and_resumes() {
         .unwrap();
     assert_eq!(sampled.completions[0].text, "4");
     // The run's newest checkpoint resumes at its step.
-    let resumed = SftTrainer::resume(
+    let resumed: SftTrainer = SftTrainer::resume(
         dir.path().to_owned(),
         Arc::new(ByteTokenizer),
         Dataset::from_rows(rows),
