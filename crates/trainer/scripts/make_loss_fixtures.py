@@ -124,9 +124,17 @@ def main():
                     micro = 4 if lt == "bnpo" else 6
                     loss_cases.append({**cfg, "micro_batch_size": micro,
                                        "loss": loss(logp, old, ref, adv, mask, cfg, micro)})
+    # Dual clip: a valid δ (> 1 + ε_high, as the trainer's config demands) that binds — some
+    # real token with a negative advantage has a ratio above it, so the loss differs from
+    # the plain clipped one.
     dual = {"loss_type": "grpo", "level": "token", "kl": "k3", "beta": 0.0, "epsilon": 0.2,
-            "epsilon_high": 0.2, "delta": 1.1, "max_completion_length": 8}
-    loss_cases.append({**dual, "micro_batch_size": 6, "loss": loss(logp, old, ref, adv, mask, dual, 6)})
+            "epsilon_high": 0.2, "delta": 1.5, "max_completion_length": 8}
+    assert dual["delta"] > 1 + dual["epsilon_high"]
+    ratio = np.exp(logp - old)
+    assert ((ratio > dual["delta"]) & (adv[:, None] < 0) & (mask > 0)).any(), "δ never binds"
+    dual_loss = loss(logp, old, ref, adv, mask, dual, 6)
+    assert abs(dual_loss - loss(logp, old, ref, adv, mask, {**dual, "delta": None}, 6)) > 1e-3
+    loss_cases.append({**dual, "micro_batch_size": 6, "loss": dual_loss})
 
     # d loss / d logp for one case, central differences in float64.
     grad_cfg = {"loss_type": "grpo", "level": "token", "kl": "k3", "beta": 0.04, "epsilon": 0.2,

@@ -53,8 +53,8 @@ pub enum ScaleRewards {
 pub enum AdvantageEstimator {
     /// `r_i − mean(group)`, scaled by `scale_rewards`.
     Grpo,
-    /// Leave-one-out: `r_i − mean(group without i)` (Ahmadian et al. 2024), scaled by
-    /// `scale_rewards`.
+    /// Leave-one-out: `r_i − mean(group without i)` (Ahmadian et al. 2024), unscaled unless
+    /// `scale_rewards` is set.
     Rloo,
     /// REINFORCE++-baseline (Hu et al. 2025): `r_i − mean(group)`, then whitened over the batch
     /// (batch mean and std); `scale_rewards` does not apply.
@@ -109,7 +109,8 @@ pub struct GrpoConfig {
     /// Clip the global gradient norm to this (none: no clipping).
     pub max_grad_norm: Option<f32>,
     pub lr_scheduler_type: Schedule,
-    /// Linear warm-up over this many steps.
+    /// Linear warm-up over this many training steps (the unit of `max_steps`; with μ > 1 each
+    /// training step is μ optimiser steps, and both are multiplied alike).
     pub warmup_steps: usize,
 
     // ---- the GRPO objective ----
@@ -124,7 +125,10 @@ pub struct GrpoConfig {
     pub delta: Option<f32>,
     pub loss_type: LossType,
     pub importance_sampling_level: ImportanceSamplingLevel,
-    pub scale_rewards: ScaleRewards,
+    /// Unset: `group` for the `grpo` estimator, `none` for `rloo` (its leave-one-out baseline
+    /// is the whole estimator; TRL's and verl's RLOO do not divide by a std either). See
+    /// [`GrpoConfig::scale_rewards`].
+    pub scale_rewards: Option<ScaleRewards>,
     pub advantage_estimator: AdvantageEstimator,
     /// Added to the standard deviation before dividing (TRL: 1e-4).
     pub advantage_epsilon: f32,
@@ -202,7 +206,7 @@ impl Default for GrpoConfig {
             delta: None,
             loss_type: LossType::Dapo,
             importance_sampling_level: ImportanceSamplingLevel::Token,
-            scale_rewards: ScaleRewards::Group,
+            scale_rewards: None,
             advantage_estimator: AdvantageEstimator::Grpo,
             advantage_epsilon: 1e-4,
             num_iterations: 1,
@@ -258,6 +262,16 @@ impl GrpoConfig {
         Ok(config)
     }
 
+    /// What rewards are divided by: `scale_rewards` if set, else the estimator's own default
+    /// (`none` for RLOO, `group` otherwise; REINFORCE++-baseline ignores it).
+    pub fn scale_rewards(&self) -> ScaleRewards {
+        self.scale_rewards
+            .unwrap_or(match self.advantage_estimator {
+                AdvantageEstimator::Rloo => ScaleRewards::None,
+                _ => ScaleRewards::Group,
+            })
+    }
+
     /// ε_high, defaulting to ε.
     pub fn epsilon_high(&self) -> f32 {
         self.epsilon_high.unwrap_or(self.epsilon)
@@ -292,6 +306,18 @@ impl GrpoConfig {
             if value == 0 {
                 return fail(field, "must be at least 1".into());
             }
+        }
+        if self.num_generations < 2 {
+            return fail(
+                "num_generations",
+                "must be at least 2: a group of one is its own baseline, so every advantage is 0 and nothing is learned".into(),
+            );
+        }
+        if self.temperature == 0.0 {
+            return fail(
+                "temperature",
+                "must be > 0 for training: greedy sampling makes a group's completions identical, so every advantage is 0 (evaluation is greedy regardless)".into(),
+            );
         }
         let finite_positive = |x: f64| x.is_finite() && x > 0.0;
         if !finite_positive(self.learning_rate) {
@@ -416,5 +442,34 @@ mod tests {
         .unwrap();
         assert_eq!(config.loss_type, LossType::DrGrpo);
         assert_eq!(config.epsilon_high(), 0.2);
+    }
+
+    #[test]
+    fn settings_that_learn_nothing_are_refused() {
+        // A group of one: its own baseline, every advantage 0.
+        let error = GrpoConfig::from_toml_str("num_generations = 1\n").unwrap_err();
+        assert!(
+            error.contains("num_generations") && error.contains("at least 2"),
+            "{error}"
+        );
+        assert!(GrpoConfig::from_toml_str("num_generations = 2\n").is_ok());
+        // Greedy sampling: K identical completions.
+        let error = GrpoConfig::from_toml_str("temperature = 0.0\n").unwrap_err();
+        assert!(
+            error.contains("temperature") && error.contains("> 0"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn rloo_is_unscaled_unless_asked() {
+        let rloo = GrpoConfig::from_toml_str("advantage_estimator = \"rloo\"\n").unwrap();
+        assert_eq!(rloo.scale_rewards(), ScaleRewards::None);
+        let scaled = GrpoConfig::from_toml_str(
+            "advantage_estimator = \"rloo\"\nscale_rewards = \"group\"\n",
+        )
+        .unwrap();
+        assert_eq!(scaled.scale_rewards(), ScaleRewards::Group);
+        assert_eq!(GrpoConfig::default().scale_rewards(), ScaleRewards::Group);
     }
 }

@@ -438,7 +438,7 @@ impl<M: LanguageModel> GrpoTrainer<M> {
             &rewards,
             k,
             config.advantage_estimator,
-            config.scale_rewards,
+            config.scale_rewards(),
             config.advantage_epsilon,
         );
         let mut batch = Batch::default();
@@ -814,8 +814,8 @@ fn optim_settings(config: &GrpoConfig) -> OptimSettings {
     OptimSettings {
         learning_rate: config.learning_rate,
         schedule: config.lr_scheduler_type,
-        warmup_steps: config.warmup_steps,
-        // μ optimiser steps per training step.
+        // μ optimiser steps per training step: both counts are given in training steps.
+        warmup_steps: config.warmup_steps * config.num_iterations,
         max_steps: config.max_steps * config.num_iterations,
         max_grad_norm: config.max_grad_norm,
         weight_decay: config.weight_decay,
@@ -848,4 +848,28 @@ fn warnings(metrics: &Metrics) -> Vec<(usize, String)> {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warm_up_and_decay_count_training_steps_alike() {
+        // μ = 2: training step s runs optimiser steps 2s and 2s + 1.
+        let config = GrpoConfig {
+            num_iterations: 2,
+            warmup_steps: 2,
+            max_steps: 4,
+            learning_rate: 1.0,
+            lr_scheduler_type: crate::Schedule::Linear,
+            ..GrpoConfig::default()
+        };
+        let optimizer = Optimizer::new(optim_settings(&config));
+        let lr: Vec<f64> = (0..8).map(|step| optimizer.learning_rate(step)).collect();
+        // Warm-up over training steps 0 and 1 (optimiser steps 0..4): 1/4, 2/4, 3/4, 4/4.
+        assert_eq!(&lr[..4], &[0.25, 0.5, 0.75, 1.0]);
+        // Then linear decay to 0 at training step 4 (optimiser step 8): 4 steps left.
+        assert_eq!(&lr[4..], &[1.0, 0.75, 0.5, 0.25]);
+    }
 }

@@ -339,6 +339,75 @@ fn apart_relative_to_update(before: &[Vec<f32>], a: &[Vec<f32>], b: &[Vec<f32>])
     (apart / moved).sqrt()
 }
 
+/// A rollout of `trainer` with fixed advantages and completions of 1 to 4 tokens, so that
+/// per-sequence (grpo) and per-token (dapo) aggregation weigh the rows differently.
+fn uneven_batch(trainer: &mut GrpoTrainer) -> grpo_trainer::Batch {
+    let (mut batch, _, _) = trainer.rollout().unwrap();
+    for (i, row) in batch.rows.iter_mut().enumerate() {
+        row.advantage = [1.0, -0.5, 0.25, -1.5][i % 4];
+        let len = 1 + (i * 7) % 4;
+        row.completion_ids.truncate(len);
+        row.sampling_logprobs.truncate(len);
+    }
+    batch
+}
+
+/// Micro-batching is exact: for every loss type the update of a batch fed one row at a time
+/// equals the update of the batch at once (bnpo, TRL's per-micro-batch token mean, is by
+/// definition the per-sequence mean of `grpo` at one row and the global token mean of `dapo`
+/// at the whole batch).
+#[test]
+fn micro_batches_of_one_row_equal_one_micro_batch_of_all() {
+    let update = |loss_type: LossType, micro_batch_size: usize| {
+        let config = GrpoConfig {
+            beta: 0.04,
+            loss_type,
+            learning_rate: 1e-2,
+            max_completion_length: 4,
+            micro_batch_size,
+            ..config()
+        };
+        let initial = tiny_model(5);
+        let mut run = trainer_from(initial.clone(), config, None);
+        let batch = uneven_batch(&mut run);
+        assert_eq!(batch.rows.len(), 32);
+        let metrics = run.update(&batch).unwrap();
+        (weights(&initial), weights(run.model()), metrics["loss"])
+    };
+    let same = |what: &str,
+                a: (Vec<Vec<f32>>, Vec<Vec<f32>>, f64),
+                b: (Vec<Vec<f32>>, Vec<Vec<f32>>, f64)| {
+        let relative = apart_relative_to_update(&a.0, &a.1, &b.1);
+        assert!(
+            relative <= 1e-5,
+            "{what}: weights apart by {relative} of the update"
+        );
+        assert!(
+            (a.2 - b.2).abs() <= 1e-5 * a.2.abs().max(1e-3),
+            "{what}: loss {} vs {}",
+            a.2,
+            b.2
+        );
+    };
+    for loss_type in [LossType::Grpo, LossType::Dapo, LossType::DrGrpo] {
+        same(
+            &format!("{loss_type:?}"),
+            update(loss_type, 32),
+            update(loss_type, 1),
+        );
+    }
+    same(
+        "bnpo at 1 row = grpo",
+        update(LossType::Grpo, 32),
+        update(LossType::Bnpo, 1),
+    );
+    same(
+        "bnpo at 32 rows = dapo",
+        update(LossType::Dapo, 32),
+        update(LossType::Bnpo, 32),
+    );
+}
+
 /// Splitting each micro-batch over threads changes only the order of float sums: from the same
 /// weights and batch, one shard, two and three (groups split unevenly) give the same update
 /// and metrics, for the token-sum (`grpo`) and global-token (`dapo`) aggregations, with the
@@ -358,15 +427,7 @@ fn an_update_split_over_shards_equals_the_unsplit_one() {
         };
         let initial = tiny_model(3);
         let mut reference = trainer_from(initial.clone(), config.clone(), None);
-        let (mut batch, _, _) = reference.rollout().unwrap();
-        for (i, row) in batch.rows.iter_mut().enumerate() {
-            row.advantage = [1.0, -0.5, 0.25, -1.5][i % 4];
-            // Completions of 1 to 4 tokens, so per-sequence (grpo) and per-token (dapo)
-            // aggregation weigh the rows differently.
-            let len = 1 + (i * 7) % 4;
-            row.completion_ids.truncate(len);
-            row.sampling_logprobs.truncate(len);
-        }
+        let batch = uneven_batch(&mut reference);
         let expected_metrics = reference.update(&batch).unwrap();
         let expected = weights(reference.model());
         let before = weights(&initial);
