@@ -1,24 +1,16 @@
 //! Real data: every GSM8K test solution scores correct against its own gold, and the same
 //! solution with its final number changed scores incorrect.
 
-use std::path::PathBuf;
-
 use grpo_verifiers::arithmetic::{ArithmeticChecker, Verdict};
 
-/// `shared/data`, beside the repository (or `$GRPO_DATA_DIR`).
-fn data_dir() -> PathBuf {
-    std::env::var_os("GRPO_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data")))
-}
+mod common;
 
 #[test]
 fn gsm8k_test_solutions_score_their_own_gold() {
-    let path = data_dir().join("gsm8k/test.jsonl");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!("skipped: {} is absent", path.display());
+    let Some(path) = common::real_data("gsm8k/test.jsonl") else {
         return;
     };
+    let text = std::fs::read_to_string(&path).unwrap();
     let checker = ArithmeticChecker::new(Default::default()).unwrap();
     let (mut rows, mut misses) = (0, Vec::new());
     for (index, line) in text.lines().enumerate() {

@@ -3,12 +3,13 @@
 
 use std::io::Read;
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use grpo_verifiers::unit_test::{Language, Outcome, Phase, UnitTestConfig, UnitTestRunner};
 use grpo_verifiers::{Sample, Verifier, VerifierSet};
 use serde_json::{Map, Value, json};
+
+mod common;
 
 fn runner() -> UnitTestRunner {
     UnitTestRunner::new(UnitTestConfig {
@@ -28,12 +29,7 @@ fn simple(tests: &[&str]) -> Map<String, Value> {
 }
 
 fn humaneval() -> Option<Vec<Map<String, Value>>> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/humaneval/HumanEval.jsonl.gz");
-    if !path.exists() {
-        eprintln!("skipped: {} is absent", path.display());
-        return None;
-    }
+    let path = common::real_data("humaneval/HumanEval.jsonl.gz")?;
     let mut text = String::new();
     flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
         .read_to_string(&mut text)
