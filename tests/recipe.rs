@@ -134,8 +134,7 @@ fn the_gsm8k_recipe_runs_end_to_end_on_a_tiny_hf_model() {
     // The recipe's final evaluation of the GRPO arm is the trainer's last one, of the same
     // model on the same rows.
     assert_eq!(
-        results.arms["grpo"]["test"],
-        metrics[1]["eval/test/pass@1"],
+        results.arms["grpo"]["test"], metrics[1]["eval/test/pass@1"],
         "{:?}",
         results.arms
     );

@@ -121,3 +121,32 @@ pub fn overlong_penalty(length: usize, max_len: usize, buffer: usize, penalty: f
         -penalty
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_overlong_penalty_is_dapo_eq_13() {
+        // max 10, buffer 4: free up to 6 tokens, then −(L − 6)/4 · penalty, −penalty at 10.
+        let p = |length| overlong_penalty(length, 10, 4, 2.0);
+        assert_eq!([p(0), p(6)], [0.0, 0.0]);
+        assert_eq!([p(7), p(8), p(10)], [-0.5, -1.0, -2.0]);
+        assert_eq!(p(11), -2.0);
+    }
+
+    #[test]
+    fn only_groups_whose_rewards_differ_carry_signal() {
+        let rewards = [
+            Some(1.0),
+            Some(1.0), // flat
+            Some(0.0),
+            Some(1.0), // signal
+            None,
+            Some(0.5), // one scorable sample: flat
+            Some(0.2),
+            None, // flat
+        ];
+        assert_eq!(groups_with_signal(&rewards, 2), vec![1]);
+    }
+}

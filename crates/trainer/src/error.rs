@@ -17,6 +17,10 @@ pub enum TrainerError {
     },
     #[error("checkpoint {path}: {message}")]
     Checkpoint { path: PathBuf, message: String },
+    /// A tensor the trainer needs on the host (log-probs, loss statistics) could not be read
+    /// back from the device.
+    #[error("cannot read the {what} back from the device: {message}")]
+    ReadBack { what: &'static str, message: String },
     #[error(transparent)]
     Policy(#[from] grpo_policy::PolicyError),
     #[error(transparent)]
@@ -28,6 +32,20 @@ pub enum TrainerError {
 }
 
 impl TrainerError {
+    /// The values of `tensor` on the host, or an error naming `what` they are.
+    pub(crate) fn read_back<const D: usize>(
+        tensor: grpo_policy::burn::tensor::Tensor<D>,
+        what: &'static str,
+    ) -> Result<Vec<f32>> {
+        tensor
+            .into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| TrainerError::ReadBack {
+                what,
+                message: format!("{e:?}"),
+            })
+    }
+
     pub(crate) fn config(field: &str, message: impl Into<String>) -> Self {
         TrainerError::Config {
             field: field.to_owned(),

@@ -564,17 +564,13 @@ impl<M: LanguageModel> GrpoTrainer<M> {
             let mut accumulator = GradientsAccumulator::<M>::new();
             let mut finite = true;
             'chunks: for (c, shards) in chunks.iter().enumerate() {
-                let results = in_parallel(shards, |i, &(s, e)| {
+                let results = in_parallel(shards, |i, &(s, e)| -> Result<ShardResult> {
                     let model = shard_model(&self.model, &self.device, shards.len());
                     let p = pack_rows((s, e), &self.device);
                     let out = model.grouped_completion_logits(p.batch);
                     let logprobs = out.logprobs(temperature);
                     let gap = if pass == 0 {
-                        let trained: Vec<f32> = logprobs
-                            .clone()
-                            .into_data()
-                            .try_to_vec::<f32>()
-                            .unwrap_or_default();
+                        let trained = TrainerError::read_back(logprobs.clone(), "log-probs")?;
                         let width = logprobs.dims()[1];
                         let mut gap = (0.0f64, 0usize);
                         for (r, row) in batch.rows[s..e].iter().enumerate() {
@@ -603,33 +599,30 @@ impl<M: LanguageModel> GrpoTrainer<M> {
                     let loss = grpo_loss(inputs, &config);
                     let value = loss.loss.clone().into_scalar::<f32>();
                     if !value.is_finite() {
-                        return ShardResult {
+                        return Ok(ShardResult {
                             loss: value,
                             stats: Vec::new(),
                             entropy: 0.0,
                             gap,
                             grads: None,
-                        };
+                        });
                     }
-                    let stats: Vec<f32> = loss
-                        .stats
-                        .into_data()
-                        .try_to_vec::<f32>()
-                        .unwrap_or_default();
+                    let stats = TrainerError::read_back(loss.stats, "loss statistics")?;
                     let entropy = (out.entropy(temperature) * p.mask)
                         .sum()
                         .into_scalar::<f32>();
                     let grads = GradientsParams::from_grads(loss.loss.backward(), &model);
-                    ShardResult {
+                    Ok(ShardResult {
                         loss: value,
                         stats,
                         entropy,
                         gap,
                         grads: Some(grads),
-                    }
+                    })
                 });
                 // Summed in shard order, so a run is reproducible for a given shard count.
                 for result in results {
+                    let result = result?;
                     gap_sum += result.gap.0;
                     gap_tokens += result.gap.1;
                     let Some(grads) = result.grads else {

@@ -512,3 +512,164 @@ fn an_sft_step_split_over_shards_equals_the_unsplit_one() {
         );
     }
 }
+
+/// Reward 1 for any completion of a prompt starting with "Always", else `SaysSeven`'s: the
+/// "Always" groups have equal rewards, no signal.
+struct AlwaysOrSeven;
+
+impl Verifier for AlwaysOrSeven {
+    fn verify(&self, sample: &Sample<'_>) -> Result<Score, VerifyError> {
+        if sample.prompt.starts_with("Always") {
+            return Ok(Score::binary(true, "always"));
+        }
+        SaysSeven.verify(sample)
+    }
+}
+
+fn mixed_trainer(config: GrpoConfig) -> GrpoTrainer {
+    let rows = [
+        "Always:",
+        "Say a digit:",
+        "Always!",
+        "Digit?",
+        "Always?",
+        "Pick one:",
+    ]
+    .iter()
+    .map(|p| Row::from_prompt(*p))
+    .collect();
+    GrpoTrainer::new(
+        tiny_model(6),
+        Arc::new(ByteTokenizer),
+        VerifierSet::new(vec![(Member::new("mixed", AlwaysOrSeven), 1.0)]).unwrap(),
+        Dataset::from_rows(rows),
+        config,
+        None,
+    )
+    .unwrap()
+}
+
+/// DAPO's dynamic sampling keeps only groups whose rewards differ, sampling more prompts until
+/// the batch is full; without it the flat groups stay (with zero advantages).
+#[test]
+fn dynamic_sampling_keeps_only_groups_with_signal() {
+    let config = GrpoConfig {
+        prompts_per_step: 2,
+        num_generations: 8,
+        max_completion_length: 2,
+        ..config()
+    };
+    let prompts = |batch: &grpo_trainer::Batch| -> Vec<String> {
+        batch
+            .prompt_ids
+            .iter()
+            .map(|ids| String::from_utf8(ids.iter().map(|&b| b as u8).collect()).unwrap())
+            .collect()
+    };
+    let mut plain = mixed_trainer(config.clone());
+    let mut flat_seen = false;
+    for _ in 0..3 {
+        let (batch, metrics, _) = plain.rollout().unwrap();
+        assert!(!metrics.contains_key("dynamic_sampling/rounds"));
+        flat_seen |= prompts(&batch).iter().any(|p| p.starts_with("Always"));
+    }
+    assert!(
+        flat_seen,
+        "the data order never put an Always prompt in a batch"
+    );
+
+    let mut dynamic = mixed_trainer(GrpoConfig {
+        dynamic_sampling: true,
+        max_resample_rounds: 5,
+        ..config
+    });
+    let mut resampled = false;
+    for _ in 0..3 {
+        let (batch, metrics, _) = dynamic.rollout().unwrap();
+        let kept = prompts(&batch);
+        assert!(kept.iter().all(|p| !p.starts_with("Always")), "{kept:?}");
+        assert_eq!(metrics["dynamic_sampling/groups_kept"], kept.len() as f64);
+        // Every kept group's advantages are not all zero.
+        for g in 0..kept.len() {
+            assert!(
+                batch
+                    .rows
+                    .iter()
+                    .any(|r| r.group == g && r.advantage != 0.0)
+            );
+        }
+        resampled |= metrics["dynamic_sampling/rounds"] > 1.0;
+    }
+    assert!(resampled, "no step needed a second round");
+}
+
+/// `mask_truncated_completions`: rows cut by the length limit leave the loss — the update is
+/// that of the batch without them, however large their advantages.
+#[test]
+fn truncated_completions_masked_out_take_no_part_in_the_update() {
+    let masking = GrpoConfig {
+        mask_truncated_completions: true,
+        learning_rate: 1e-2,
+        max_completion_length: 4,
+        ..config()
+    };
+    let initial = tiny_model(7);
+    let mut run = trainer_from(initial.clone(), masking.clone(), None);
+    let (mut batch, _, _) = run.rollout().unwrap();
+    // Every third row truncated (the rollout marks `FinishReason::Length` rows so), with an
+    // advantage that would dominate the update; the others in the loss.
+    for (i, row) in batch.rows.iter_mut().enumerate() {
+        row.in_loss = i % 3 != 0;
+        row.advantage = match (row.in_loss, i % 2) {
+            (false, _) => 50.0,
+            (true, 0) => 1.0,
+            (true, _) => -1.0,
+        };
+    }
+    run.update(&batch).unwrap();
+    let masked = weights(run.model());
+
+    let mut without = batch.clone();
+    without.rows.retain(|r| r.in_loss);
+    let mut run = trainer_from(initial.clone(), masking.clone(), None);
+    run.update(&without).unwrap();
+    let relative = apart_relative_to_update(&weights(&initial), &masked, &weights(run.model()));
+    assert!(relative <= 1e-5, "apart by {relative} of the update");
+
+    // And the rollout masks exactly the truncated rows: here no completion can stop within
+    // 4 tokens of a random byte model except by sampling EOS.
+    let (batch, metrics, _) = trainer_from(
+        initial,
+        GrpoConfig {
+            mask_truncated_completions: true,
+            ..config()
+        },
+        None,
+    )
+    .rollout()
+    .unwrap();
+    let truncated = batch.rows.iter().filter(|r| !r.in_loss).count() as f64;
+    assert_eq!(
+        truncated / batch.rows.len() as f64,
+        metrics["completions/clipped_ratio"]
+    );
+}
+
+/// `sampling_logprob_gap`: the sampler's and the trainer's log-probs of the same tokens under
+/// the same weights differ by float rounding only; a perturbed sampler shows up in full.
+#[test]
+fn the_sampling_logprob_gap_measures_the_two_code_paths() {
+    let mut run = trainer(config(), None);
+    let (batch, _, _) = run.rollout().unwrap();
+    let mut perturbed = batch.clone();
+    let gap = run.update(&batch).unwrap()["sampling_logprob_gap"];
+    assert!(gap < 1e-4, "{gap}");
+    for row in &mut perturbed.rows {
+        for lp in &mut row.sampling_logprobs {
+            *lp -= 0.5;
+        }
+    }
+    let mut run = trainer(config(), None);
+    let gap = run.update(&perturbed).unwrap()["sampling_logprob_gap"];
+    assert!((gap - 0.5).abs() < 1e-3, "{gap}");
+}
