@@ -61,6 +61,35 @@ proptest! {
         }
     }
 
+    /// Every presentation the README says is stripped, in combination and in either order:
+    /// markdown emphasis around currency, the number, a period or `!` inside or outside the
+    /// emphasis, under every anchor.
+    #[test]
+    fn presentations_in_combination_are_stripped(
+        n in any::<i64>(),
+        emphasis in prop::sample::select(vec!["", "**", "*", "__", "_"]),
+        currency in prop::sample::select(vec!["", "$", r"\$", "€"]),
+        inside in prop::sample::select(vec!["", ".", "!"]),
+        outside in prop::sample::select(vec!["", ".", "!"]),
+        grouping in prop::sample::select(vec!["", ",", "{,}"]),
+        anchor in 0usize..4,
+    ) {
+        let literal = checker(Policy::Literal, Extract::Anchors);
+        let number = if grouping.is_empty() { n.to_string() } else { grouped(n, grouping) };
+        let answer = format!("{emphasis}{currency}{number}{inside}{emphasis}{outside}");
+        let completion = match anchor {
+            0 => format!("So the total is:\n#### {answer}"),
+            1 => format!("Working done.\nAnswer: {answer}"),
+            2 => format!(r"Thus \boxed{{{answer}}}"),
+            _ => format!("<answer>{answer}</answer>"),
+        };
+        let judged = literal.judge(&n.to_string(), &completion);
+        prop_assert_eq!(judged.verdict, Verdict::Correct, "{}", completion);
+        // And the same presentation of another number is incorrect, never correct.
+        let wrong = literal.judge(&n.wrapping_add(1).to_string(), &completion);
+        prop_assert_eq!(wrong.verdict, Verdict::Incorrect, "{}", completion);
+    }
+
     #[test]
     fn every_way_of_writing_the_gold_is_correct(n in any::<i64>()) {
         let literal = checker(Policy::Literal, Extract::Anchors);

@@ -94,14 +94,15 @@ fn last_line_after_marker(text: &str) -> Option<&str> {
     (!line.trim().is_empty()).then_some(line)
 }
 
-/// The rest of the line after the last `Answer:` (any case; `**Answer:**` and
-/// `Final Answer: **73**` included), with the bold markers around it removed.
+/// The rest of the line after the last `Answer:` (any case). A bold label's own markers
+/// (`**Answer:**`, `**Answer**:`) belong to the label; emphasis on the answer itself
+/// (`Answer: **73**.`) is left for normalisation, which strips it as a pair.
 fn last_answer_colon(text: &str) -> Option<&str> {
     static ANSWER: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"(?i)answer\s*\**\s*:").expect("valid regex"));
+        LazyLock::new(|| Regex::new(r"(?i)answer\s*(?:\*\*)?\s*:(?:\*\*)?").expect("valid regex"));
     let found = ANSWER.find_iter(text).last()?;
     let line = text[found.end()..].split('\n').next().unwrap_or_default();
-    let line = line.trim().trim_matches('*');
+    let line = line.trim();
     (!line.trim().is_empty()).then_some(line)
 }
 
@@ -142,8 +143,11 @@ mod tests {
         assert_eq!(anchors("<answer>1</answer><answer>2</answer>"), Some("2"));
         assert_eq!(anchors("so\n#### 1,000\nthanks"), Some("1,000"));
         assert_eq!(anchors("####\n"), None);
-        assert_eq!(anchors("Final Answer: **73**"), Some("73"));
+        // The answer's own emphasis is normalisation's to strip (as a pair); the label's is
+        // the label's.
+        assert_eq!(anchors("Final Answer: **73**."), Some("**73**."));
         assert_eq!(anchors("**Answer:** 12 apples"), Some("12 apples"));
+        assert_eq!(anchors("**Answer**: 5"), Some("5"));
         assert_eq!(anchors("answer: 1\nANSWER: 2"), Some("2"));
         // The anchor kinds rank by kind, not by position.
         assert_eq!(anchors("<answer>1</answer> #### 2"), Some("1"));

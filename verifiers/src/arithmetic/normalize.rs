@@ -1,7 +1,7 @@
 //! Cleaning an extracted answer (or a gold) down to the number it writes.
 //!
-//! Only presentation is removed here — currency, units in `\text{}`, bold, LaTeX spacing,
-//! math delimiters. Whether what is left is a number is the parser's call, so `19 apples`
+//! Only presentation is removed here — currency, units in `\text{}`, markdown emphasis, a
+//! trailing period or `!`, LaTeX spacing, math delimiters. Whether what is left is a number is the parser's call, so `19 apples`
 //! stays `19 apples` and is unparseable: a unit is only dropped when LaTeX marks it as text.
 
 /// An answer with its presentation stripped.
@@ -62,21 +62,36 @@ pub fn normalize(answer: &str) -> Normalized {
     text = strip_text_commands(&text);
     text.retain(|c| !DROPPED_CHARS.contains(&c));
 
+    // The layers around the number, peeled in whatever order they were put on until none is
+    // left: `**18**.`, `*18.*`, `__18%__`, `**$18**!`. Emphasis is only a matching pair around
+    // the whole answer; a `**` inside (`2**3`) is left for the parser to reject.
     let mut percent = false;
-    for sign in ["\\%", "%"] {
-        if let Some(stripped) = text.trim_end().strip_suffix(sign) {
-            text = stripped.to_owned();
-            percent = true;
+    let mut text = text.trim();
+    loop {
+        let before = text;
+        for sign in ["\\%", "%"] {
+            if let Some(stripped) = text.strip_suffix(sign) {
+                text = stripped.trim_end();
+                percent = true;
+            }
         }
-    }
-    // `**73**` is bold; a `**` inside (`2**3`) is left for the parser to reject.
-    let mut text = text
-        .trim()
-        .trim_start_matches("**")
-        .trim_end_matches("**")
-        .trim();
-    if let Some(stripped) = text.strip_suffix('.') {
-        text = stripped.trim_end();
+        for mark in ['.', '!'] {
+            if let Some(stripped) = text.strip_suffix(mark) {
+                text = stripped.trim_end();
+            }
+        }
+        for emphasis in ["**", "__", "*", "_"] {
+            if let Some(inner) = text
+                .strip_prefix(emphasis)
+                .and_then(|t| t.strip_suffix(emphasis))
+            {
+                text = inner.trim();
+                break;
+            }
+        }
+        if text == before {
+            break;
+        }
     }
     let mut text = strip_outer_braces(text);
     if let Some(value) = single_assignment_value(text) {
@@ -179,6 +194,9 @@ mod tests {
         assert_eq!(norm("50 %"), ("50".into(), true));
         assert_eq!(norm("7."), ("7".into(), false));
         assert_eq!(norm("**73**"), ("73".into(), false));
+        assert_eq!(norm("**73**."), ("73".into(), false));
+        assert_eq!(norm("*73.*"), ("73".into(), false));
+        assert_eq!(norm("__50%__!"), ("50".into(), true));
         assert_eq!(norm(r"1{,}000"), ("1,000".into(), false));
         assert_eq!(norm(r"1\,000"), ("1 000".into(), false));
         assert_eq!(norm(r"\dfrac{1}{2}"), (r"\frac{1}{2}".into(), false));
