@@ -154,10 +154,11 @@ pub fn matching_brace(text: &str) -> Option<usize> {
 /// `{{42}}` → `42`; `{1}+{2}` is left alone.
 fn strip_outer_braces(mut text: &str) -> &str {
     while let Some(inner) = text.strip_prefix('{') {
-        if matching_brace(inner) != Some(inner.len() - 1) {
-            break;
+        // The `{` must close at the very end (a lone `{` closes nowhere).
+        match matching_brace(inner) {
+            Some(end) if end + 1 == inner.len() => text = inner[..end].trim(),
+            _ => break,
         }
-        text = inner[..inner.len() - 1].trim();
     }
     text
 }
@@ -202,6 +203,7 @@ mod tests {
         assert_eq!(norm(r"\dfrac{1}{2}"), (r"\frac{1}{2}".into(), false));
         assert_eq!(norm("\u{2212}7"), ("-7".into(), false));
         assert_eq!(norm("{{42}}"), ("42".into(), false));
+        assert_eq!(norm("{"), ("{".into(), false));
         assert_eq!(norm("90^\\circ"), ("90".into(), false));
         assert_eq!(norm("$x = 3$"), ("3".into(), false));
     }
