@@ -1,15 +1,20 @@
-//! A verifier of your own: one type, one trait, no change anywhere else.
+//! A verifier of your own: one type, one trait — and, to name it in a config, one registry
+//! call. No change anywhere else.
 //!
-//! Run: `cargo run --release --example custom_verifier`
+//! Run: `cargo run --release --features ndarray,wgpu --example custom_verifier`
 //!
 //! `StepCount` rewards solutions that show their work: at least `min_steps` lines that contain
-//! an `=`. It plugs into a `VerifierSet` beside the built-in arithmetic checker, and the
-//! trainer would use the set exactly as it uses the built-ins.
+//! an `=`. It plugs into a `VerifierSet` beside the built-in arithmetic checker in code, and,
+//! registered as `kind = "step_count"`, into a `V.toml` or a run file (what `grpo train`
+//! reads), where the trainer uses it exactly as it uses the built-ins.
 
+use grpo::recipe::Run;
 use grpo::verifiers::arithmetic::ArithmeticChecker;
-use grpo::verifiers::{Member, Sample, Score, Verifier, VerifierSet, VerifyError};
+use grpo::verifiers::{
+    ConfigError, Member, Registry, Sample, Score, Verifier, VerifierSet, VerifyError,
+};
 
-struct StepCount {
+pub struct StepCount {
     min_steps: usize,
 }
 
@@ -36,24 +41,78 @@ impl Verifier for StepCount {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let set = VerifierSet::new(vec![
+/// The TOML keys of `kind = "step_count"`; a typo is an error naming the key.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepCountSettings {
+    min_steps: usize,
+}
+
+impl StepCount {
+    pub fn new(settings: StepCountSettings) -> Result<StepCount, ConfigError> {
+        if settings.min_steps == 0 {
+            return Err(ConfigError::invalid("min_steps", "must be at least 1"));
+        }
+        Ok(StepCount {
+            min_steps: settings.min_steps,
+        })
+    }
+}
+
+/// The built-in kinds plus `step_count`.
+pub fn registry() -> Registry {
+    let mut registry = Registry::default();
+    registry
+        .register("step_count", StepCount::new)
+        .expect("a new kind");
+    registry
+}
+
+/// The same verifiers as a `V.toml` (or the `[[verifiers]]` of a run file) would write them.
+pub const VERIFIERS_TOML: &str = r#"
+[[verifiers]]
+kind = "arithmetic"
+name = "accuracy"
+
+[[verifiers]]
+kind = "step_count"
+name = "steps"
+weight = 0.2
+min_steps = 2
+"#;
+
+/// The same set, built in code.
+pub fn in_code() -> Result<VerifierSet, ConfigError> {
+    VerifierSet::new(vec![
         (
             Member::new("accuracy", ArithmeticChecker::new(Default::default())?),
             1.0,
         ),
         (Member::new("steps", StepCount { min_steps: 2 }), 0.2),
-    ])?;
+    ])
+}
 
+pub const COMPLETIONS: [&str; 3] = [
+    "16 - 3 - 4 = 9 eggs\n9 * 2 = 18 dollars\n#### 18",
+    "#### 18",
+    "16 - 3 - 4 = 9\n#### 9",
+];
+
+pub fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let from_config = registry().from_toml_str(VERIFIERS_TOML, "V.toml")?;
+    // A run file names the kind the same way; `Run::from_file_with(path, &registry)` reads one.
+    let run = Run::from_str_with(
+        &format!("name = \"demo\"\n[task]\nkind = \"arithmetic\"\n{VERIFIERS_TOML}"),
+        "run.toml",
+        &registry(),
+    )?;
     let row = serde_json::json!({"answer": "18"});
     let row = row.as_object().expect("an object");
-    let completions = [
-        "16 - 3 - 4 = 9 eggs\n9 * 2 = 18 dollars\n#### 18",
-        "#### 18",
-        "16 - 3 - 4 = 9\n#### 9",
-    ];
-    for completion in completions {
-        let evaluation = set.evaluate(&Sample::new("How much?", completion, row));
+    for completion in COMPLETIONS {
+        let sample = Sample::new("How much?", completion, row);
+        let evaluation = from_config.evaluate(&sample);
+        assert_eq!(evaluation.reward, in_code()?.evaluate(&sample).reward);
+        assert_eq!(evaluation.reward, run.verifiers.evaluate(&sample).reward);
         println!(
             "{:>5}  {}",
             format!("{:.2}", evaluation.reward?),

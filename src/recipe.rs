@@ -39,7 +39,7 @@ use grpo_policy::{ByteTokenizer, CausalLm, HfTokenizer, LmConfig, Tokenizer};
 use grpo_trainer::{
     EvalSettings, GrpoConfig, GrpoTrainer, Metrics, SftConfig, SftTrainer, evaluate,
 };
-use grpo_verifiers::VerifierSet;
+use grpo_verifiers::{Registry, VerifierSet};
 use serde::{Deserialize, Serialize};
 
 use crate::plot::{Chart, Series, save};
@@ -65,7 +65,7 @@ pub struct RunConfig {
     pub sft_control: bool,
     #[serde(default)]
     pub grpo: GrpoConfig,
-    /// Read by [`VerifierSet::from_toml_section`].
+    /// Read by [`Registry::from_toml_section`].
     #[serde(default, rename = "verifiers")]
     _verifiers: Option<toml::Value>,
     #[serde(default, rename = "time_budget_s")]
@@ -196,14 +196,26 @@ pub struct Run {
 }
 
 impl Run {
+    /// Reads a run config whose `[[verifiers]]` use the built-in kinds.
     pub fn from_file(path: &Path) -> Result<Run> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        Run::from_str(&text, &path.display().to_string())
+        Run::from_file_with(path, &Registry::default())
     }
 
-    /// Parses a run config; errors name `origin`, the line and the key.
+    /// Reads a run config whose `[[verifiers]]` may use the kinds of `registry` (yours
+    /// registered beside the built-ins).
+    pub fn from_file_with(path: &Path, registry: &Registry) -> Result<Run> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        Run::from_str_with(&text, &path.display().to_string(), registry)
+    }
+
+    /// Parses a run config (built-in verifier kinds); errors name `origin`, the line and the key.
     pub fn from_str(text: &str, origin: &str) -> Result<Run> {
+        Run::from_str_with(text, origin, &Registry::default())
+    }
+
+    /// Parses a run config whose verifiers may use the kinds of `registry`.
+    pub fn from_str_with(text: &str, origin: &str, registry: &Registry) -> Result<Run> {
         let config: RunConfig = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
             anyhow::anyhow!(
@@ -219,7 +231,7 @@ impl Run {
         if let Some(sft) = &config.sft {
             sft.validate().with_context(|| format!("{origin}: [sft]"))?;
         }
-        let verifiers = VerifierSet::from_toml_section(text, origin)?;
+        let verifiers = registry.from_toml_section(text, origin)?;
         Ok(Run {
             config,
             verifiers,

@@ -39,5 +39,5 @@ pub mod unit_test;
 mod verifier;
 
 pub use combinators::{Evaluation, Member, VerifierSet};
-pub use config::{ConfigError, KINDS};
+pub use config::{COMBINATORS, ConfigError, Registry};
 pub use verifier::{MemberScore, Sample, Score, Verifier, VerifyError};
