@@ -1,0 +1,382 @@
+//! The GRPO loop: sample → score → advantages → (dynamic sampling) → μ passes of
+//! micro-batched forward/backward → clip → AdamW; metrics, checkpoints and evaluation around it.
+//! The rollout (`rollout.rs`), the update (`update.rs`), what a rollout logs (`metrics.rs`) and
+//! the run's warnings (`warnings.rs`) each have their file; this one holds the run.
+
+mod metrics;
+mod rollout;
+mod update;
+mod warnings;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use grpo_data::{Dataset, Epochs, Row};
+use grpo_policy::burn::tensor::Device;
+use grpo_policy::{CausalLm, LanguageModel, Tokenizer};
+use grpo_verifiers::VerifierSet;
+use serde_json::json;
+
+use crate::checkpoint;
+use crate::config::GrpoConfig;
+use crate::error::{Result, TrainerError};
+use crate::eval::{EvalSettings, evaluate};
+use crate::metrics::{JsonlLog, Metrics};
+use crate::optim::{OptimSettings, Optimizer, number_parameters};
+use crate::progress::Progress;
+use warnings::Warning;
+
+/// One completion of a batch, ready for the update.
+#[derive(Debug, Clone)]
+pub struct TrainRow {
+    /// Index into [`Batch::prompt_ids`].
+    pub group: usize,
+    pub completion_ids: Vec<u32>,
+    /// The sampler's log-probs of `completion_ids` (π_old as sampled; logged against the
+    /// trainer's recomputation).
+    pub sampling_logprobs: Vec<f32>,
+    pub advantage: f32,
+    /// False when the completion takes no part in the loss (truncated under
+    /// `mask_truncated_completions`).
+    pub in_loss: bool,
+}
+
+/// What the update consumes: the prompts' token ids and the scored completions (unscorable
+/// ones already left out).
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    pub prompt_ids: Vec<Vec<u32>>,
+    pub rows: Vec<TrainRow>,
+}
+
+/// A GRPO run.
+///
+/// The model lives on an autodiff device; sampling and the reference model use its
+/// [`valid`](grpo_policy::burn::module::Module::valid) copy. Randomness is a function of (`seed`, step), and the
+/// data order is the [`Epochs`] cursor, so a run resumed from a checkpoint repeats the
+/// uninterrupted one exactly. Building a trainer calls [`keep_freed_memory`](crate::keep_freed_memory)
+/// (glibc's malloc keeps freed tensor buffers for reuse).
+pub struct GrpoTrainer<M: LanguageModel = CausalLm> {
+    config: GrpoConfig,
+    model: M,
+    reference: Option<M>,
+    optimizer: Optimizer,
+    tokenizer: Arc<dyn Tokenizer>,
+    verifiers: VerifierSet,
+    data: Dataset,
+    epochs: Epochs,
+    step: usize,
+    run_dir: Option<PathBuf>,
+    metrics_log: Option<JsonlLog>,
+    completions_log: Option<JsonlLog>,
+    eval_sets: Vec<(String, Vec<Row>)>,
+    device: Device,
+    /// The step each kind of warning was last shown at.
+    warned: BTreeMap<Warning, usize>,
+}
+
+impl<M: LanguageModel> GrpoTrainer<M> {
+    /// A run from `model` (any [`LanguageModel`]), which is moved onto `device`'s autodiff
+    /// counterpart. With a `run_dir`, metrics, completions and checkpoints are written there.
+    pub fn new(
+        model: M,
+        tokenizer: Arc<dyn Tokenizer>,
+        verifiers: VerifierSet,
+        data: Dataset,
+        config: GrpoConfig,
+        run_dir: Option<PathBuf>,
+    ) -> Result<GrpoTrainer<M>> {
+        config.validate()?;
+        let device = model.device().inner().autodiff();
+        let model = number_parameters(model.fork(&device).train());
+        let epochs = Epochs::new(data.len(), config.seed, true)?;
+        GrpoTrainer::assemble(
+            model,
+            Optimizer::new(optim_settings(&config)),
+            tokenizer,
+            verifiers,
+            data,
+            epochs,
+            0,
+            config,
+            run_dir,
+        )
+    }
+
+    /// Continues the run in `run_dir` from its newest checkpoint, on `device`. The model type
+    /// is the binding's (`let run: GrpoTrainer<MyModel> = GrpoTrainer::resume(..)?`;
+    /// `GrpoTrainer` alone means [`CausalLm`]): its [`LanguageModel::load`] reads the weights.
+    pub fn resume(
+        run_dir: PathBuf,
+        tokenizer: Arc<dyn Tokenizer>,
+        verifiers: VerifierSet,
+        data: Dataset,
+        device: &Device,
+    ) -> Result<GrpoTrainer<M>> {
+        let dir = checkpoint::newest(&run_dir)?;
+        let config = checkpoint::read_state::<checkpoint::State<GrpoConfig>>(&dir)?.config;
+        let loaded = checkpoint::load::<M, checkpoint::State<GrpoConfig>>(
+            &dir,
+            &device.clone().autodiff(),
+            Optimizer::new(optim_settings(&config)),
+        )?;
+        let state = loaded.state;
+        let epochs = Epochs::resume(data.len(), state.config.seed, true, state.cursor)?;
+        let mut trainer = GrpoTrainer::assemble(
+            loaded.model,
+            loaded.optimizer,
+            tokenizer,
+            verifiers,
+            data,
+            epochs,
+            state.step,
+            state.config,
+            Some(run_dir),
+        )?;
+        if trainer.reference.is_some() {
+            trainer.reference = Some(loaded.reference.ok_or_else(|| TrainerError::Checkpoint {
+                path: dir.clone(),
+                message: "beta > 0 but the checkpoint holds no reference model".into(),
+            })?);
+        }
+        Ok(trainer)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        model: M,
+        optimizer: Optimizer,
+        tokenizer: Arc<dyn Tokenizer>,
+        verifiers: VerifierSet,
+        data: Dataset,
+        epochs: Epochs,
+        step: usize,
+        config: GrpoConfig,
+        run_dir: Option<PathBuf>,
+    ) -> Result<GrpoTrainer<M>> {
+        crate::keep_freed_memory();
+        let verifiers = match &config.reward_weights {
+            Some(weights) => verifiers.reweighted(weights)?,
+            None => verifiers,
+        };
+        // β = 0: no reference model at all (not even a copy of the weights).
+        let reference = (config.beta > 0.0).then(|| model.valid());
+        let (metrics_log, completions_log) = match &run_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| TrainerError::io(dir, e))?;
+                let keep = Some(step);
+                (
+                    Some(JsonlLog::open(&dir.join("metrics.jsonl"), keep)?),
+                    Some(JsonlLog::open(&dir.join("completions.jsonl"), keep)?),
+                )
+            }
+            None => (None, None),
+        };
+        let device = model.device();
+        Ok(GrpoTrainer {
+            config,
+            model,
+            reference,
+            optimizer,
+            tokenizer,
+            verifiers,
+            data,
+            epochs,
+            step,
+            run_dir,
+            metrics_log,
+            completions_log,
+            eval_sets: Vec::new(),
+            device,
+            warned: BTreeMap::new(),
+        })
+    }
+
+    /// Adds a named evaluation set, measured every `eval_steps` and at the end.
+    pub fn with_eval_set(mut self, name: impl Into<String>, rows: Vec<Row>) -> Self {
+        self.eval_sets.push((name.into(), rows));
+        self
+    }
+
+    pub fn config(&self) -> &GrpoConfig {
+        &self.config
+    }
+
+    /// Steps done so far.
+    pub fn step(&self) -> usize {
+        self.step
+    }
+
+    /// The policy (on the autodiff device).
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// Trains until `max_steps`, with a progress bar, checkpoints and evaluations; returns the
+    /// metrics of the steps run (evaluation results included in their step's metrics).
+    pub fn train(&mut self) -> Result<Vec<Metrics>> {
+        self.train_steps(self.config.max_steps.saturating_sub(self.step))
+    }
+
+    /// Runs `steps` more steps (fewer if `max_steps` comes first), as [`GrpoTrainer::train`]
+    /// does.
+    pub fn train_steps(&mut self, steps: usize) -> Result<Vec<Metrics>> {
+        let progress = Progress::new("grpo", self.config.max_steps, self.step);
+        let mut all = Vec::new();
+        let last = self.config.max_steps.min(self.step + steps);
+        while self.step < last {
+            let metrics = self.train_step_logged(&progress)?;
+            progress.update(self.step, &metrics);
+            all.push(metrics);
+        }
+        progress.finish();
+        Ok(all)
+    }
+
+    fn train_step_logged(&mut self, progress: &Progress) -> Result<Metrics> {
+        let mut metrics = self.train_step()?;
+        let last = self.step == self.config.max_steps;
+        let due = |every: Option<usize>| every.is_some_and(|n| self.step.is_multiple_of(n)) || last;
+        if !self.eval_sets.is_empty() && due(self.config.eval_steps) {
+            metrics.extend(self.evaluate()?);
+        }
+        if let Some(log) = &mut self.metrics_log {
+            log.write(&metrics)?;
+        }
+        // Each warning the first time, then at most every 25 steps while it lasts.
+        for warning in Warning::in_metrics(&metrics) {
+            let last = self.warned.get(&warning);
+            if last.is_none_or(|&at| self.step >= at + 25) {
+                progress.warn(&format!("step {}: {}", self.step, warning.message()));
+                self.warned.insert(warning, self.step);
+            }
+        }
+        if self.run_dir.is_some()
+            && (self.config.save_steps.is_some() && due(self.config.save_steps) || last)
+        {
+            self.save_checkpoint()?;
+        }
+        Ok(metrics)
+    }
+
+    /// One GRPO step: a rollout, then the update. Returns the step's metrics.
+    pub fn train_step(&mut self) -> Result<Metrics> {
+        let started = Instant::now();
+        let (batch, mut metrics, logged) = self.rollout()?;
+        let update_started = Instant::now();
+        let update = self.update(&batch)?;
+        metrics.extend(update);
+        metrics.insert(
+            "time/update_s".into(),
+            update_started.elapsed().as_secs_f64(),
+        );
+        metrics.insert("time/step_s".into(), started.elapsed().as_secs_f64());
+        self.step += 1;
+        metrics.insert("step".into(), self.step as f64);
+        if let Some(log) = &mut self.completions_log {
+            for mut entry in logged {
+                entry["step"] = json!(self.step);
+                log.write(&entry)?;
+            }
+        }
+        Ok(metrics)
+    }
+
+    /// Evaluates every named set: greedy pass@1, pass@k when `eval_num_samples > 0`, mean
+    /// reward; metrics named `eval/<set>/…`.
+    pub fn evaluate(&self) -> Result<Metrics> {
+        let settings = EvalSettings {
+            max_completion_length: self.config.max_completion_length,
+            stop_strings: self.config.stop_strings.clone(),
+            num_samples: self.config.eval_num_samples,
+            k: self.config.eval_k,
+            temperature: self.config.temperature,
+            seed: self.config.seed,
+        };
+        let policy = self.model.valid();
+        let mut metrics = Metrics::new();
+        for (name, rows) in &self.eval_sets {
+            let result = evaluate(
+                &policy,
+                self.tokenizer.as_ref(),
+                &self.verifiers,
+                rows,
+                &settings,
+            )?;
+            metrics.insert(format!("eval/{name}/pass@1"), result.pass_at_1);
+            metrics.insert(format!("eval/{name}/reward"), result.mean_reward);
+            if let Some(pass_k) = result.pass_at_k {
+                metrics.insert(format!("eval/{name}/pass@{}", settings.k), pass_k);
+            }
+        }
+        Ok(metrics)
+    }
+
+    /// Writes a checkpoint of the current step into the run directory.
+    pub fn save_checkpoint(&self) -> Result<PathBuf> {
+        let run_dir = self
+            .run_dir
+            .as_deref()
+            .ok_or_else(|| TrainerError::config("run_dir", "a checkpoint needs a run directory"))?;
+        let state = checkpoint::State {
+            kind: "grpo".into(),
+            step: self.step,
+            cursor: self.epochs.cursor(),
+            config: self.config.clone(),
+        };
+        checkpoint::save(
+            run_dir,
+            self.step,
+            &self.model,
+            self.reference.as_ref(),
+            &self.optimizer,
+            &state,
+            self.config.save_total_limit,
+        )
+    }
+
+    pub fn run_dir(&self) -> Option<&Path> {
+        self.run_dir.as_deref()
+    }
+}
+
+fn optim_settings(config: &GrpoConfig) -> OptimSettings {
+    OptimSettings {
+        learning_rate: config.learning_rate,
+        schedule: config.lr_scheduler_type,
+        // μ optimiser steps per training step: both counts are given in training steps.
+        warmup_steps: config.warmup_steps * config.num_iterations,
+        max_steps: config.max_steps * config.num_iterations,
+        max_grad_norm: config.max_grad_norm,
+        weight_decay: config.weight_decay,
+        beta1: config.adam_beta1,
+        beta2: config.adam_beta2,
+        epsilon: config.adam_epsilon,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warm_up_and_decay_count_training_steps_alike() {
+        // μ = 2: training step s runs optimiser steps 2s and 2s + 1.
+        let config = GrpoConfig {
+            num_iterations: 2,
+            warmup_steps: 2,
+            max_steps: 4,
+            learning_rate: 1.0,
+            lr_scheduler_type: crate::Schedule::Linear,
+            ..GrpoConfig::default()
+        };
+        let optimizer = Optimizer::new(optim_settings(&config));
+        let lr: Vec<f64> = (0..8).map(|step| optimizer.learning_rate(step)).collect();
+        // Warm-up over training steps 0 and 1 (optimiser steps 0..4): 1/4, 2/4, 3/4, 4/4.
+        assert_eq!(&lr[..4], &[0.25, 0.5, 0.75, 1.0]);
+        // Then linear decay to 0 at training step 4 (optimiser step 8): 4 steps left.
+        assert_eq!(&lr[4..], &[1.0, 0.75, 0.5, 0.25]);
+    }
+}

@@ -1,0 +1,196 @@
+//! The rollout: sample K completions per prompt, score them, compute advantages, and (DAPO's
+//! dynamic sampling) sample again for groups without signal.
+
+use std::time::Instant;
+
+use grpo_data::Row;
+use grpo_policy::LanguageModel;
+use grpo_sampler::{FinishReason, Sampler, Strategy};
+use grpo_verifiers::{Evaluation, Sample};
+use serde_json::json;
+
+use super::metrics::sampling_metrics;
+use super::{Batch, GrpoTrainer, TrainRow};
+use crate::advantages::{advantages, groups_with_signal, overlong_penalty};
+use crate::error::Result;
+use crate::metrics::Metrics;
+
+impl<M: LanguageModel> GrpoTrainer<M> {
+    /// Samples, scores and computes advantages for one step's prompts (with dynamic sampling,
+    /// several rounds). Returns the batch, its metrics and the completions to log.
+    pub fn rollout(&mut self) -> Result<(Batch, Metrics, Vec<serde_json::Value>)> {
+        let config = self.config.clone();
+        let (b, k) = (config.prompts_per_step, config.num_generations);
+        let policy = self.model.valid();
+        let mut metrics = Metrics::new();
+        let (mut sample_s, mut score_s, mut sampled_tokens) = (0.0, 0.0, 0usize);
+        // Kept groups: (row, prompt ids, completions, evaluations, rewards).
+        let mut kept: Vec<Group> = Vec::new();
+        let mut all_rewards: Vec<Option<f32>> = Vec::new();
+        let mut all_evaluations: Vec<(Evaluation, usize, FinishReason)> = Vec::new();
+        let mut rounds = 0;
+        loop {
+            let rows = self.data.get_many(&self.epochs.next_batch(b))?;
+            let prompts: Vec<String> = rows.iter().map(|r| r.prompt().to_owned()).collect();
+            let seed = step_seed(config.seed, self.step, rounds);
+            let t = Instant::now();
+            let sampler = Sampler {
+                strategy: Strategy {
+                    shards: config.sampling_shards,
+                    ..Strategy::default()
+                },
+            };
+            let rollouts = sampler.sample(
+                &policy,
+                self.tokenizer.as_ref(),
+                &prompts,
+                &config.sampling(seed),
+            )?;
+            sample_s += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let samples: Vec<Sample> = rollouts
+                .completions
+                .iter()
+                .map(|c| Sample::new(rows[c.group].prompt(), &c.text, rows[c.group].fields()))
+                .collect();
+            let evaluations = self.verifiers.evaluate_batch(&samples);
+            score_s += t.elapsed().as_secs_f64();
+            let rewards: Vec<Option<f32>> = rollouts
+                .completions
+                .iter()
+                .zip(&evaluations)
+                .map(|(c, e)| {
+                    let reward = e.reward.as_ref().ok().copied()?;
+                    let penalty = config.overlong_buffer.map_or(0.0, |buffer| {
+                        overlong_penalty(
+                            c.token_ids.len(),
+                            config.max_completion_length,
+                            buffer,
+                            config.overlong_penalty,
+                        )
+                    });
+                    Some(reward + penalty)
+                })
+                .collect();
+            sampled_tokens += rollouts
+                .completions
+                .iter()
+                .map(|c| c.token_ids.len())
+                .sum::<usize>();
+            all_rewards.extend(&rewards);
+            for (c, e) in rollouts.completions.iter().zip(evaluations.iter()) {
+                all_evaluations.push((e.clone(), c.token_ids.len(), c.finish_reason));
+            }
+            let signal = groups_with_signal(&rewards, k);
+            let mut completions = rollouts.completions.into_iter();
+            let mut evaluations = evaluations.into_iter();
+            for (g, row) in rows.into_iter().enumerate() {
+                let group = Group {
+                    row,
+                    prompt_ids: rollouts.prompt_ids[g].clone(),
+                    completions: completions.by_ref().take(k).collect(),
+                    evaluations: evaluations.by_ref().take(k).collect(),
+                    rewards: rewards[g * k..(g + 1) * k].to_vec(),
+                };
+                if !config.dynamic_sampling || signal.contains(&g) {
+                    kept.push(group);
+                }
+            }
+            rounds += 1;
+            if !config.dynamic_sampling || kept.len() >= b || rounds > config.max_resample_rounds {
+                break;
+            }
+        }
+        kept.truncate(b);
+        if config.dynamic_sampling {
+            metrics.insert("dynamic_sampling/rounds".into(), rounds as f64);
+            metrics.insert("dynamic_sampling/groups_kept".into(), kept.len() as f64);
+        }
+
+        // Statistics of everything sampled this step (TRL logs before filtering too).
+        metrics.extend(sampling_metrics(
+            &all_rewards,
+            &all_evaluations,
+            k,
+            &self.verifiers,
+        ));
+        metrics.insert("time/sample_s".into(), sample_s);
+        metrics.insert("time/score_s".into(), score_s);
+        metrics.insert(
+            "throughput/sample_tokens_per_s".into(),
+            sampled_tokens as f64 / sample_s.max(1e-9),
+        );
+
+        // Advantages over the kept groups.
+        let rewards: Vec<Option<f32>> = kept.iter().flat_map(|g| g.rewards.clone()).collect();
+        let advantage = advantages(
+            &rewards,
+            k,
+            config.advantage_estimator,
+            config.scale_rewards(),
+            config.advantage_epsilon,
+        );
+        let mut batch = Batch::default();
+        let mut logged = Vec::new();
+        for (g, group) in kept.iter().enumerate() {
+            batch.prompt_ids.push(group.prompt_ids.clone());
+            for (i, completion) in group.completions.iter().enumerate() {
+                let Some(a) = advantage[g * k + i] else {
+                    continue;
+                };
+                let truncated = completion.finish_reason == FinishReason::Length;
+                batch.rows.push(TrainRow {
+                    group: g,
+                    completion_ids: completion.token_ids.clone(),
+                    sampling_logprobs: completion.logprobs.clone(),
+                    advantage: a,
+                    in_loss: !(config.mask_truncated_completions && truncated),
+                });
+            }
+            for (i, completion) in group.completions.iter().enumerate() {
+                if logged.len() >= config.log_completions {
+                    break;
+                }
+                let evaluation = &group.evaluations[i];
+                let per_verifier: serde_json::Map<String, serde_json::Value> = evaluation
+                    .members
+                    .iter()
+                    .map(|m| {
+                        (
+                            m.name.clone(),
+                            m.outcome.as_ref().map_or(json!(null), |s| json!(s.reward)),
+                        )
+                    })
+                    .collect();
+                logged.push(json!({
+                    "prompt": group.row.prompt(),
+                    "completion": completion.text,
+                    "reward": group.rewards[i],
+                    "rewards": per_verifier,
+                    "advantage": advantage[g * k + i],
+                }));
+            }
+        }
+        Ok((batch, metrics, logged))
+    }
+}
+
+/// One prompt's share of a rollout.
+struct Group {
+    row: Row,
+    prompt_ids: Vec<u32>,
+    completions: Vec<grpo_sampler::Completion>,
+    evaluations: Vec<Evaluation>,
+    rewards: Vec<Option<f32>>,
+}
+
+/// The sampler seed of a step's round: a function of the run seed and the step alone, so a
+/// resumed run samples what the uninterrupted one did.
+fn step_seed(seed: u64, step: usize, round: usize) -> u64 {
+    let mut z = seed
+        ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (round as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}

@@ -1,0 +1,256 @@
+//! The update: μ passes of micro-batched, sharded forward/backward over a batch, each ended by
+//! one clipped AdamW step.
+
+use grpo_policy::LanguageModel;
+use grpo_policy::burn::optim::{GradientsAccumulator, GradientsParams};
+use grpo_policy::burn::tensor::{Device, Tensor};
+
+use super::{Batch, GrpoTrainer, TrainRow};
+use crate::config::GrpoConfig;
+use crate::error::{Result, TrainerError};
+use crate::loss::{LossInputs, grpo_loss, row_weights, stat};
+use crate::metrics::Metrics;
+use crate::packing::{PackedGroups, column, pack_groups};
+use crate::shards::{in_parallel, shard_model, update_shards};
+
+impl<M: LanguageModel> GrpoTrainer<M> {
+    /// μ passes over `batch`, each of micro-batched forward/backward with gradient
+    /// accumulation, then one clipped AdamW step. A non-finite loss or gradient skips the
+    /// pass's step (weights untouched) and is reported as `step_skipped = 1`.
+    pub fn update(&mut self, batch: &Batch) -> Result<Metrics> {
+        let config = self.config.clone();
+        let mut metrics = Metrics::new();
+        let first_lr = self
+            .optimizer
+            .learning_rate(self.step * config.num_iterations);
+        metrics.insert("learning_rate".into(), first_lr);
+        if batch.rows.is_empty() {
+            metrics.insert("step_skipped".into(), 0.0);
+            return Ok(metrics);
+        }
+        let micro = config.micro_batch_size;
+        let lengths: Vec<usize> = batch
+            .rows
+            .iter()
+            .map(|r| if r.in_loss { r.completion_ids.len() } else { 0 })
+            .collect();
+        let weights = row_weights(
+            config.loss_type,
+            &lengths,
+            micro,
+            config.max_completion_length,
+        );
+        // Micro-batches of `micro` rows, each split at group boundaries into shards that run on
+        // their own threads: [chunk][shard] → a row range.
+        let shard_count = update_shards(config.update_shards);
+        let chunks: Vec<Vec<(usize, usize)>> = (0..batch.rows.len())
+            .step_by(micro)
+            .map(|s| {
+                let e = (s + micro).min(batch.rows.len());
+                split_at_groups(&batch.rows, s, e, shard_count)
+            })
+            .collect();
+        let pad = self.tokenizer.pad_id();
+        let temperature = logprob_temperature(&config);
+        let pack_rows = |(s, e): (usize, usize), device: &Device| -> PackedGroups {
+            let rows: Vec<(usize, &[u32], bool)> = batch.rows[s..e]
+                .iter()
+                .map(|r| (r.group, r.completion_ids.as_slice(), r.in_loss))
+                .collect();
+            pack_groups(&batch.prompt_ids, &rows, pad, device)
+        };
+        // Log-probs that do not change during the passes, computed without autodiff and
+        // moved onto the training device as plain data: [chunk][shard].
+        let inner = self.model.valid();
+        let frozen = |model: &M| -> Vec<Vec<Tensor<2>>> {
+            chunks
+                .iter()
+                .map(|shards| {
+                    in_parallel(shards, |_, &range| {
+                        let p = pack_rows(range, &model.device());
+                        let lp = model
+                            .grouped_completion_logits(p.batch)
+                            .logprobs(temperature);
+                        Tensor::from_data(lp.into_data(), &self.device)
+                    })
+                })
+                .collect()
+        };
+        // μ = 1: the detached current log-probs are π_old exactly, so none are computed.
+        let old = (config.num_iterations > 1).then(|| frozen(&inner));
+        let reference = self.reference.as_ref().map(frozen);
+
+        let (mut loss_sum, mut stats, mut entropy_sum, mut grad_norm) =
+            (0.0f64, [0.0f64; stat::COUNT], 0.0f64, 0.0f32);
+        let mut skipped = false;
+        // |log π_sampler − log π_trainer| over loss tokens, first pass: the same weights through
+        // two code paths, so only float rounding should separate them.
+        let (mut gap_sum, mut gap_tokens) = (0.0f64, 0usize);
+        for pass in 0..config.num_iterations {
+            let lr = self
+                .optimizer
+                .learning_rate(self.step * config.num_iterations + pass);
+            let mut accumulator = GradientsAccumulator::<M>::new();
+            let mut finite = true;
+            'chunks: for (c, shards) in chunks.iter().enumerate() {
+                let results = in_parallel(shards, |i, &(s, e)| -> Result<ShardResult> {
+                    let model = shard_model(&self.model, &self.device, shards.len());
+                    let p = pack_rows((s, e), &self.device);
+                    let out = model.grouped_completion_logits(p.batch);
+                    let logprobs = out.logprobs(temperature);
+                    let gap = if pass == 0 {
+                        let trained = TrainerError::read_back(logprobs.clone(), "log-probs")?;
+                        let width = logprobs.dims()[1];
+                        let mut gap = (0.0f64, 0usize);
+                        for (r, row) in batch.rows[s..e].iter().enumerate() {
+                            for (t, sampled) in row.sampling_logprobs.iter().enumerate() {
+                                gap.0 += (trained[r * width + t] - sampled).abs() as f64;
+                                gap.1 += 1;
+                            }
+                        }
+                        gap
+                    } else {
+                        (0.0, 0)
+                    };
+                    let advantages: Vec<f32> =
+                        batch.rows[s..e].iter().map(|r| r.advantage).collect();
+                    let inputs = LossInputs {
+                        old_logprobs: match &old {
+                            Some(old) => old[c][i].clone(),
+                            None => logprobs.clone().detach(),
+                        },
+                        logprobs,
+                        ref_logprobs: reference.as_ref().map(|r| r[c][i].clone()),
+                        advantages: column(&advantages, &self.device),
+                        mask: p.mask.clone(),
+                        weights: column(&weights[s..e], &self.device),
+                    };
+                    let loss = grpo_loss(inputs, &config);
+                    let value = loss.loss.clone().into_scalar::<f32>();
+                    if !value.is_finite() {
+                        return Ok(ShardResult {
+                            loss: value,
+                            stats: Vec::new(),
+                            entropy: 0.0,
+                            gap,
+                            grads: None,
+                        });
+                    }
+                    let stats = TrainerError::read_back(loss.stats, "loss statistics")?;
+                    let entropy = (out.entropy(temperature) * p.mask)
+                        .sum()
+                        .into_scalar::<f32>();
+                    let grads = GradientsParams::from_grads(loss.loss.backward(), &model);
+                    Ok(ShardResult {
+                        loss: value,
+                        stats,
+                        entropy,
+                        gap,
+                        grads: Some(grads),
+                    })
+                });
+                // Summed in shard order, so a run is reproducible for a given shard count.
+                for result in results {
+                    let result = result?;
+                    gap_sum += result.gap.0;
+                    gap_tokens += result.gap.1;
+                    let Some(grads) = result.grads else {
+                        finite = false;
+                        break 'chunks;
+                    };
+                    loss_sum += result.loss as f64;
+                    for (sum, v) in stats.iter_mut().zip(result.stats) {
+                        *sum += v as f64;
+                    }
+                    entropy_sum += result.entropy as f64;
+                    accumulator.accumulate(&self.model, grads);
+                }
+            }
+            if !finite {
+                skipped = true;
+                break;
+            }
+            let (model, report) = self
+                .optimizer
+                .step(self.model.clone(), accumulator.grads(), lr);
+            self.model = model;
+            grad_norm = report.grad_norm;
+            if report.skipped {
+                skipped = true;
+                break;
+            }
+        }
+        let passes = config.num_iterations as f64;
+        let tokens = stats[stat::TOKENS].max(1.0);
+        metrics.insert("step_skipped".into(), if skipped { 1.0 } else { 0.0 });
+        metrics.insert(
+            "sampling_logprob_gap".into(),
+            gap_sum / gap_tokens.max(1) as f64,
+        );
+        metrics.insert("loss".into(), loss_sum / passes);
+        metrics.insert("policy_loss".into(), stats[stat::POLICY_LOSS] / passes);
+        metrics.insert("grad_norm".into(), grad_norm as f64);
+        metrics.insert("entropy".into(), entropy_sum / tokens);
+        metrics.insert(
+            "kl".into(),
+            if config.beta > 0.0 {
+                stats[stat::KL] / tokens
+            } else {
+                0.0
+            },
+        );
+        let (low, high) = (
+            stats[stat::LOW_CLIPPED] / tokens,
+            stats[stat::HIGH_CLIPPED] / tokens,
+        );
+        metrics.insert("clip_ratio/low_mean".into(), low);
+        metrics.insert("clip_ratio/high_mean".into(), high);
+        metrics.insert("clip_ratio/region_mean".into(), low + high);
+        Ok(metrics)
+    }
+}
+
+/// What one shard of a micro-batch gives the update.
+struct ShardResult {
+    loss: f32,
+    stats: Vec<f32>,
+    entropy: f32,
+    /// Σ |log π_sampler − log π_trainer| and its token count (first pass only).
+    gap: (f64, usize),
+    /// `None` when the loss was not finite (nothing was back-propagated).
+    grads: Option<GradientsParams>,
+}
+
+/// Rows `start..end` cut into at most `shards` runs of whole groups (a group's rows are
+/// adjacent), as even in groups as the count allows, so that each shard runs its prompts once.
+fn split_at_groups(
+    rows: &[TrainRow],
+    start: usize,
+    end: usize,
+    shards: usize,
+) -> Vec<(usize, usize)> {
+    // Row offsets where a new group begins, and the end.
+    let mut starts: Vec<usize> = (start..end)
+        .filter(|&r| r == start || rows[r].group != rows[r - 1].group)
+        .collect();
+    let groups = starts.len();
+    starts.push(end);
+    let shards = shards.clamp(1, groups.max(1));
+    (0..shards)
+        .map(|i| {
+            (
+                starts[i * groups / shards],
+                starts[(i + 1) * groups / shards],
+            )
+        })
+        .collect()
+}
+
+/// The temperature log-probs are taken under: the sampling one (greedy sampling has none, so 1).
+fn logprob_temperature(config: &GrpoConfig) -> f32 {
+    if config.temperature > 0.0 {
+        config.temperature
+    } else {
+        1.0
+    }
+}
