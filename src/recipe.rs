@@ -470,10 +470,9 @@ impl Run {
         Ok(results)
     }
 
-    /// SFT steps costing what the GRPO phase cost, counting 2 × parameters FLOPs per token
-    /// forward and 6 × forward + backward (so the count does not depend on the model size):
-    /// GRPO spends 1 unit per sampled token and 3 (4 with a reference model) per trained
-    /// position; an SFT step 3 per position of its batch.
+    /// SFT steps costing what the GRPO phase cost, in the token passes the GRPO trainer
+    /// counted ([`grpo_trainer::compute`]); an SFT step's tokens are estimated from the
+    /// training rows (mean prompt + target tokens of the first 1000, times the batch size).
     fn matched_sft_steps(
         &self,
         metrics: &[Metrics],
@@ -481,36 +480,17 @@ impl Run {
         sft: &SftConfig,
         tokenizer: &dyn Tokenizer,
     ) -> usize {
-        let g = &self.config.grpo;
-        let prompt_tokens = train
+        let sample = &train[..train.len().min(1000)];
+        let row_tokens = sample
             .iter()
-            .take(1000)
-            .map(|r| tokenizer.encode(r.prompt()).len())
-            .sum::<usize>() as f64
-            / train.len().clamp(1, 1000) as f64;
-        let target_tokens = train
-            .iter()
-            .take(1000)
-            .map(|r| match r.get(&sft.target_field) {
-                Some(serde_json::Value::String(s)) => {
-                    tokenizer.encode(&format!("{}{s}", sft.target_prefix)).len() + 1
-                }
-                Some(v) => v.to_string().len() + 1,
-                None => 1,
+            .map(|r| {
+                // What the SFT trainer encodes: the prompt, the target, its EOS.
+                let target = sft.target(r).map_or(0, |t| tokenizer.encode(&t).len());
+                tokenizer.encode(r.prompt()).len() + target + usize::from(sft.append_eos)
             })
             .sum::<usize>() as f64
-            / train.len().clamp(1, 1000) as f64;
-        let per_position = if g.beta > 0.0 { 4.0 } else { 3.0 } * g.num_iterations as f64;
-        let grpo_units: f64 = metrics
-            .iter()
-            .map(|m| {
-                let completions = (g.prompts_per_step * g.num_generations) as f64;
-                let length = m.get("completions/mean_length").copied().unwrap_or(0.0);
-                completions * (length + per_position * (prompt_tokens + length))
-            })
-            .sum();
-        let sft_units = 3.0 * sft.batch_size as f64 * (prompt_tokens + target_tokens);
-        (grpo_units / sft_units).round() as usize
+            / sample.len().max(1) as f64;
+        grpo_trainer::compute::matched_sft_steps(metrics, sft.batch_size as f64 * row_tokens)
     }
 }
 

@@ -115,7 +115,15 @@ fn errors_name_the_line_the_entry_and_the_field() {
 
     let message = error("[[verifiers]]\nkind = \"unit_tests\"\n");
     assert!(message.contains("unknown kind `unit_tests`"), "{message}");
-    for kind in ["arithmetic", "regex", "external", "unit_test", "sum", "max", "gate"] {
+    for kind in [
+        "arithmetic",
+        "regex",
+        "external",
+        "unit_test",
+        "sum",
+        "max",
+        "gate",
+    ] {
         assert!(message.contains(kind), "lists the kinds: {message}");
     }
 

@@ -14,6 +14,7 @@
 pub mod advantages;
 mod allocator;
 mod checkpoint;
+pub mod compute;
 mod config;
 mod error;
 mod eval;

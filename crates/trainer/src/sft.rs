@@ -318,6 +318,9 @@ impl<M: LanguageModel> SftTrainer<M> {
         metrics.insert("learning_rate".into(), lr);
         metrics.insert("grad_norm".into(), grad_norm as f64);
         metrics.insert("tokens".into(), tokens as f64);
+        // Token passes (see `crate::compute`): every token of every row, forward and backward.
+        let positions: usize = pairs.iter().map(|(p, c)| p.len() + c.len()).sum();
+        metrics.insert("compute/token_passes".into(), (3 * positions) as f64);
         metrics.insert("step_skipped".into(), if skipped { 1.0 } else { 0.0 });
         if let Some(log) = &mut self.log {
             log.write(&metrics)?;

@@ -495,6 +495,9 @@ fn an_sft_step_split_over_shards_equals_the_unsplit_one() {
     };
     let before = weights(&initial);
     let (one_metrics, one) = step(1);
+    // By hand: prompts "i*i=" (4 bytes each, 28), answers 0 1 4 9 16 25 36 (10 bytes), an EOS
+    // each (7): 45 tokens, forward and backward.
+    assert_eq!(one_metrics[0]["compute/token_passes"], 3.0 * 45.0);
     for shards in [2, 3] {
         let (metrics, got) = step(shards);
         for (a, b) in one_metrics.iter().zip(&metrics) {
@@ -672,4 +675,56 @@ fn the_sampling_logprob_gap_measures_the_two_code_paths() {
     let mut run = trainer(config(), None);
     let gap = run.update(&perturbed).unwrap()["sampling_logprob_gap"];
     assert!((gap - 0.5).abs() < 1e-3, "{gap}");
+}
+
+/// `compute/*`: the token passes a step really runs, counted from its batch by hand — each
+/// distinct prompt of a micro-batch once, each completion but its last token, × (3 per pass +
+/// π_old + reference).
+#[test]
+fn token_passes_count_what_a_step_runs() {
+    let run_step = |config: GrpoConfig| {
+        let mut run = trainer(config, None);
+        let (batch, rollout) = {
+            let (batch, metrics, _) = run.rollout().unwrap();
+            (batch, metrics)
+        };
+        let update = run.update(&batch).unwrap();
+        (batch, rollout, update)
+    };
+    let prompts =
+        |batch: &grpo_trainer::Batch| -> usize { batch.prompt_ids.iter().map(Vec::len).sum() };
+    let completions = |batch: &grpo_trainer::Batch| -> usize {
+        batch.rows.iter().map(|r| r.completion_ids.len() - 1).sum()
+    };
+
+    // μ = 2 and β > 0, the whole batch in one micro-batch and one shard.
+    let config = GrpoConfig {
+        num_iterations: 2,
+        beta: 0.04,
+        micro_batch_size: 32,
+        update_shards: 1,
+        max_completion_length: 3,
+        ..config()
+    };
+    let (batch, rollout, update) = run_step(config.clone());
+    assert_eq!(batch.rows.len(), 32, "every completion is scorable");
+    // The sampler: each prompt once, then every sampled token but a completion's last.
+    let sampled = (prompts(&batch) + completions(&batch)) as f64;
+    assert_eq!(rollout["compute/sample_token_passes"], sampled);
+    let positions = (prompts(&batch) + completions(&batch)) as f64;
+    assert_eq!(
+        update["compute/update_token_passes"],
+        positions * (3.0 * 2.0 + 1.0 + 1.0)
+    );
+
+    // μ = 1, β = 0: no π_old and no reference forward; micro-batches of 4 rows split each
+    // group of 8 in two, so every prompt runs twice.
+    let (batch, _, update) = run_step(GrpoConfig {
+        num_iterations: 1,
+        beta: 0.0,
+        micro_batch_size: 4,
+        ..config
+    });
+    let positions = (2 * prompts(&batch) + completions(&batch)) as f64;
+    assert_eq!(update["compute/update_token_passes"], 3.0 * positions);
 }

@@ -273,6 +273,9 @@ impl<M: LanguageModel> GrpoTrainer<M> {
             update_started.elapsed().as_secs_f64(),
         );
         metrics.insert("time/step_s".into(), started.elapsed().as_secs_f64());
+        let passes =
+            metrics["compute/sample_token_passes"] + metrics["compute/update_token_passes"];
+        metrics.insert("compute/token_passes".into(), passes);
         self.step += 1;
         metrics.insert("step".into(), self.step as f64);
         if let Some(log) = &mut self.completions_log {

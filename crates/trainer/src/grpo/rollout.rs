@@ -24,6 +24,7 @@ impl<M: LanguageModel> GrpoTrainer<M> {
         let policy = self.model.valid();
         let mut metrics = Metrics::new();
         let (mut sample_s, mut score_s, mut sampled_tokens) = (0.0, 0.0, 0usize);
+        let mut passes = 0usize;
         // Kept groups: (row, prompt ids, completions, evaluations, rewards).
         let mut kept: Vec<Group> = Vec::new();
         let mut all_rewards: Vec<Option<f32>> = Vec::new();
@@ -77,6 +78,7 @@ impl<M: LanguageModel> GrpoTrainer<M> {
                 .iter()
                 .map(|c| c.token_ids.len())
                 .sum::<usize>();
+            passes += sampling_passes(&rollouts);
             all_rewards.extend(&rewards);
             for (c, e) in rollouts.completions.iter().zip(evaluations.iter()) {
                 all_evaluations.push((e.clone(), c.token_ids.len(), c.finish_reason));
@@ -120,6 +122,7 @@ impl<M: LanguageModel> GrpoTrainer<M> {
             "throughput/sample_tokens_per_s".into(),
             sampled_tokens as f64 / sample_s.max(1e-9),
         );
+        metrics.insert("compute/sample_token_passes".into(), passes as f64);
 
         // Advantages over the kept groups.
         let rewards: Vec<Option<f32>> = kept.iter().flat_map(|g| g.rewards.clone()).collect();
@@ -193,4 +196,17 @@ fn step_seed(seed: u64, step: usize, round: usize) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// The token passes of one sampler call (see [`crate::compute`]): each prompt prefilled once
+/// (the K completions share it), then each sampled token but a completion's last forwarded to
+/// draw the next.
+fn sampling_passes(rollouts: &grpo_sampler::Rollouts) -> usize {
+    let prefill: usize = rollouts.prompt_ids.iter().map(Vec::len).sum();
+    let decode: usize = rollouts
+        .completions
+        .iter()
+        .map(|c| c.token_ids.len().saturating_sub(1))
+        .sum();
+    prefill + decode
 }

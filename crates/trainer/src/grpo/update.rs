@@ -26,6 +26,7 @@ impl<M: LanguageModel> GrpoTrainer<M> {
         metrics.insert("learning_rate".into(), first_lr);
         if batch.rows.is_empty() {
             metrics.insert("step_skipped".into(), 0.0);
+            metrics.insert("compute/update_token_passes".into(), 0.0);
             return Ok(metrics);
         }
         let micro = config.micro_batch_size;
@@ -86,7 +87,9 @@ impl<M: LanguageModel> GrpoTrainer<M> {
         // |log π_sampler − log π_trainer| over loss tokens, first pass: the same weights through
         // two code paths, so only float rounding should separate them.
         let (mut gap_sum, mut gap_tokens) = (0.0f64, 0usize);
+        let mut passes_run = 0usize;
         for pass in 0..config.num_iterations {
+            passes_run += 1;
             let lr = self
                 .optimizer
                 .learning_rate(self.step * config.num_iterations + pass);
@@ -180,6 +183,19 @@ impl<M: LanguageModel> GrpoTrainer<M> {
                 break;
             }
         }
+        // Token passes (see `crate::compute`): π_old and the reference forward once, each
+        // pass that ran forward and backward (3).
+        let forwarded: usize = chunks
+            .iter()
+            .flatten()
+            .map(|&(s, e)| forwarded_positions(batch, s, e))
+            .sum();
+        let per_position =
+            3 * passes_run + usize::from(old.is_some()) + usize::from(reference.is_some());
+        metrics.insert(
+            "compute/update_token_passes".into(),
+            (forwarded * per_position) as f64,
+        );
         let passes = config.num_iterations as f64;
         let tokens = stats[stat::TOKENS].max(1.0);
         metrics.insert("step_skipped".into(), if skipped { 1.0 } else { 0.0 });
@@ -253,4 +269,22 @@ fn logprob_temperature(config: &GrpoConfig) -> f32 {
     } else {
         1.0
     }
+}
+
+/// The positions the grouped forward of rows `start..end` runs: each distinct prompt once, and
+/// each completion but its last token (which predicts nothing). Real tokens only: padding is
+/// not counted.
+fn forwarded_positions(batch: &Batch, start: usize, end: usize) -> usize {
+    let rows = &batch.rows[start..end];
+    let prompts: usize = rows
+        .iter()
+        .enumerate()
+        .filter(|&(i, row)| i == 0 || row.group != rows[i - 1].group)
+        .map(|(_, row)| batch.prompt_ids[row.group].len())
+        .sum();
+    let completions: usize = rows
+        .iter()
+        .map(|row| row.completion_ids.len().saturating_sub(1))
+        .sum();
+    prompts + completions
 }
