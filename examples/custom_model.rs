@@ -251,13 +251,14 @@ pub fn config(max_steps: usize) -> GrpoConfig {
     }
 }
 
-/// A GRPO run of the minGRU model, built exactly as one of the built-in model would be.
+/// A GRPO run of `model`, built exactly as one of the built-in model would be.
 pub fn trainer(
+    model: GruLm,
     max_steps: usize,
     run_dir: Option<std::path::PathBuf>,
 ) -> grpo::trainer::Result<GrpoTrainer<GruLm>> {
     GrpoTrainer::new(
-        model(1),
+        model,
         Arc::new(ByteTokenizer),
         verifiers(),
         prompts(),
@@ -268,7 +269,7 @@ pub fn trainer(
 
 #[allow(dead_code)] // The integration test includes this file for its functions only.
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut trainer = trainer(40, None)?;
+    let mut trainer = trainer(model(1), 40, None)?;
     let metrics: Vec<Metrics> = trainer.train()?;
     for m in metrics.iter().step_by(5).chain(metrics.last()) {
         println!("step {:>3}  reward {:.3}", m["step"], m["reward"]);

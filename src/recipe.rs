@@ -575,6 +575,31 @@ fn plot_run(metrics: &[Metrics], warmup: &BTreeMap<String, f64>, out: &Path) -> 
         },
         &out.join("accuracy.png"),
     )?;
+    save(
+        &Chart {
+            title: "KL to the reference".into(),
+            x_label: "step".into(),
+            y_label: "KL per token (0 when beta = 0)".into(),
+            series: vec![series("kl", "kl")],
+        },
+        &out.join("kl.png"),
+    )?;
+    save(
+        &Chart {
+            title: "completion length".into(),
+            x_label: "step".into(),
+            y_label: "tokens".into(),
+            series: vec![
+                series("completions/mean_length", "mean"),
+                series("completions/max_length", "max"),
+                series(
+                    "completions/mean_terminated_length",
+                    "mean of those that stopped",
+                ),
+            ],
+        },
+        &out.join("completion_length.png"),
+    )?;
     Ok(())
 }
 

@@ -86,7 +86,9 @@ fn the_grouped_forward_matches_whole_sequences() {
 
 #[test]
 fn grpo_teaches_the_recurrent_model_and_resumes_it_exactly() {
-    let mut run = trainer(40, None).unwrap();
+    // One model for every run: the tests seed the shared device concurrently.
+    let initial = model(1);
+    let mut run = trainer(initial.clone(), 40, None).unwrap();
     let metrics = run.train().unwrap();
     let mean = |steps: &[grpo::trainer::Metrics]| {
         steps.iter().map(|m| m["reward"]).sum::<f64>() / steps.len() as f64
@@ -100,9 +102,9 @@ fn grpo_teaches_the_recurrent_model_and_resumes_it_exactly() {
     // Interrupted after 2 steps and resumed from the checkpoint: the same steps 3 and 4 as a
     // run that never stopped.
     let dir = tempfile::tempdir().unwrap();
-    let mut straight = trainer(4, None).unwrap();
+    let mut straight = trainer(initial.clone(), 4, None).unwrap();
     let expected = straight.train().unwrap();
-    let mut first_half = trainer(4, Some(dir.path().to_owned())).unwrap();
+    let mut first_half = trainer(initial, 4, Some(dir.path().to_owned())).unwrap();
     first_half.train_steps(2).unwrap();
     first_half.save_checkpoint().unwrap();
     drop(first_half);

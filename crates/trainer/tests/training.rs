@@ -358,6 +358,8 @@ fn uneven_batch(trainer: &mut GrpoTrainer) -> grpo_trainer::Batch {
 /// at the whole batch).
 #[test]
 fn micro_batches_of_one_row_equal_one_micro_batch_of_all() {
+    // One model for every run: tests seed the shared device concurrently.
+    let initial = tiny_model(5);
     let update = |loss_type: LossType, micro_batch_size: usize| {
         let config = GrpoConfig {
             beta: 0.04,
@@ -367,7 +369,6 @@ fn micro_batches_of_one_row_equal_one_micro_batch_of_all() {
             micro_batch_size,
             ..config()
         };
-        let initial = tiny_model(5);
         let mut run = trainer_from(initial.clone(), config, None);
         let batch = uneven_batch(&mut run);
         assert_eq!(batch.rows.len(), 32);
@@ -662,7 +663,10 @@ fn truncated_completions_masked_out_take_no_part_in_the_update() {
 /// the same weights differ by float rounding only; a perturbed sampler shows up in full.
 #[test]
 fn the_sampling_logprob_gap_measures_the_two_code_paths() {
-    let mut run = trainer(config(), None);
+    // One model for both runs: tests seed the shared device concurrently, so two
+    // `tiny_model(1)` calls need not give the same weights.
+    let model = tiny_model(1);
+    let mut run = trainer_from(model.clone(), config(), None);
     let (batch, _, _) = run.rollout().unwrap();
     let mut perturbed = batch.clone();
     let gap = run.update(&batch).unwrap()["sampling_logprob_gap"];
@@ -672,7 +676,7 @@ fn the_sampling_logprob_gap_measures_the_two_code_paths() {
             *lp -= 0.5;
         }
     }
-    let mut run = trainer(config(), None);
+    let mut run = trainer_from(model, config(), None);
     let gap = run.update(&perturbed).unwrap()["sampling_logprob_gap"];
     assert!((gap - 0.5).abs() < 1e-3, "{gap}");
 }
