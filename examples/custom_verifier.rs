@@ -99,7 +99,7 @@ pub const COMPLETIONS: [&str; 3] = [
 ];
 
 pub fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let from_config = registry().from_toml_str(VERIFIERS_TOML, "V.toml")?;
+    let from_config = registry().verifiers_from_str(VERIFIERS_TOML, "V.toml")?;
     // A run file names the kind the same way; `Run::from_file_with(path, &registry)` reads one.
     let run = Run::from_str_with(
         &format!("name = \"demo\"\n[task]\nkind = \"arithmetic\"\n{VERIFIERS_TOML}"),

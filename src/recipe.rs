@@ -65,7 +65,7 @@ pub struct RunConfig {
     pub sft_control: bool,
     #[serde(default)]
     pub grpo: GrpoConfig,
-    /// Read by [`Registry::from_toml_section`].
+    /// Read by [`Registry::verifiers_from_section`].
     #[serde(default, rename = "verifiers")]
     _verifiers: Option<toml::Value>,
     #[serde(default, rename = "time_budget_s")]
@@ -231,7 +231,7 @@ impl Run {
         if let Some(sft) = &config.sft {
             sft.validate().with_context(|| format!("{origin}: [sft]"))?;
         }
-        let verifiers = registry.from_toml_section(text, origin)?;
+        let verifiers = registry.verifiers_from_section(text, origin)?;
         Ok(Run {
             config,
             verifiers,

@@ -32,7 +32,7 @@ fn left_padding_and_the_recurrent_state_leave_the_logits_unchanged() {
     let device = model.device();
     let row = vec![40, 41, 42, 43, 44];
     let mut cache = model.new_cache(vec![0]);
-    let alone = floats(model.forward(ids(&[row.clone()], &device), &mut cache));
+    let alone = floats(model.forward(ids(std::slice::from_ref(&row), &device), &mut cache));
 
     // The same row left-padded by 2 beside a longer one: its real positions are unchanged.
     let padded = vec![0, 0, 40, 41, 42, 43, 44];

@@ -19,7 +19,7 @@ fn a_registered_kind_works_wherever_a_built_in_does() {
     let two_steps = Sample::new("", "a = 1\nb = 2", &row);
     // Inside `max` and behind a `gate`, like any kind.
     let nested = registry()
-        .from_toml_str(
+        .verifiers_from_str(
             r#"
 [[verifiers]]
 kind = "max"
@@ -56,7 +56,7 @@ then = { kind = "step_count", min_steps = 2 }
 fn a_registered_kind_reports_bad_settings_like_a_built_in() {
     let error = |text: &str| {
         registry()
-            .from_toml_str(text, "V.toml")
+            .verifiers_from_str(text, "V.toml")
             .err()
             .unwrap()
             .to_string()

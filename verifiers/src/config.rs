@@ -93,7 +93,7 @@ type Constructor = dyn Fn(Table) -> Result<Arc<dyn Verifier>, String> + Send + S
 ///
 /// let mut registry = Registry::default();
 /// registry.register("short", |s: ShortSettings| Ok::<_, ConfigError>(Short { max_chars: s.max_chars }))?;
-/// let set = registry.from_toml_str("[[verifiers]]\nkind = \"short\"\nmax_chars = 3\n", "V.toml")?;
+/// let set = registry.verifiers_from_str("[[verifiers]]\nkind = \"short\"\nmax_chars = 3\n", "V.toml")?;
 /// let row = serde_json::Map::new();
 /// assert_eq!(set.evaluate(&Sample::new("", "abc", &row)).reward?, 1.0);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -166,32 +166,36 @@ impl Registry {
     }
 
     /// Builds the verifiers a `V.toml` file describes.
-    pub fn from_toml_file(&self, path: impl AsRef<Path>) -> Result<VerifierSet, ConfigError> {
+    pub fn verifiers_from_file(&self, path: impl AsRef<Path>) -> Result<VerifierSet, ConfigError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
             path: path.to_owned(),
             source,
         })?;
-        self.from_toml_str(&text, &path.display().to_string())
+        self.verifiers_from_str(&text, &path.display().to_string())
     }
 
     /// Builds the verifiers a `V.toml` text describes; `origin` names it in errors.
-    pub fn from_toml_str(&self, text: &str, origin: &str) -> Result<VerifierSet, ConfigError> {
+    pub fn verifiers_from_str(&self, text: &str, origin: &str) -> Result<VerifierSet, ConfigError> {
         let document: Document = toml::from_str(text).map_err(|e| ConfigError::At {
             location: origin.to_owned(),
             message: e.to_string().trim_end().to_owned(),
         })?;
-        self.from_entries(text, origin, document.verifiers, document.time_budget_s)
+        self.build_entries(text, origin, document.verifiers, document.time_budget_s)
     }
 
     /// Builds the `[[verifiers]]` (and `time_budget_s`) of a larger TOML document — a run
     /// config — ignoring its other keys; errors name `origin:line` as for a `V.toml`.
-    pub fn from_toml_section(&self, text: &str, origin: &str) -> Result<VerifierSet, ConfigError> {
+    pub fn verifiers_from_section(
+        &self,
+        text: &str,
+        origin: &str,
+    ) -> Result<VerifierSet, ConfigError> {
         let section: Section = toml::from_str(text).map_err(|e| ConfigError::At {
             location: origin.to_owned(),
             message: e.to_string().trim_end().to_owned(),
         })?;
-        self.from_entries(text, origin, section.verifiers, section.time_budget_s)
+        self.build_entries(text, origin, section.verifiers, section.time_budget_s)
     }
 }
 
@@ -213,23 +217,23 @@ impl VerifierSet {
     /// Builds the verifiers a `V.toml` file describes, from the built-in kinds (see
     /// [`Registry`] for more).
     pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
-        Registry::default().from_toml_file(path)
+        Registry::default().verifiers_from_file(path)
     }
 
     /// Builds the verifiers a `V.toml` text describes, from the built-in kinds; `origin` names
     /// it in errors.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        Registry::default().from_toml_str(text, origin)
+        Registry::default().verifiers_from_str(text, origin)
     }
 
     /// The `[[verifiers]]` of a larger TOML document, from the built-in kinds.
     pub fn from_toml_section(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        Registry::default().from_toml_section(text, origin)
+        Registry::default().verifiers_from_section(text, origin)
     }
 }
 
 impl Registry {
-    fn from_entries(
+    fn build_entries(
         &self,
         text: &str,
         origin: &str,
