@@ -1,6 +1,9 @@
 //! The facade end to end: a miniature of the math-RL pipeline (`grpo::recipe`, the code behind
 //! `grpo train` and the examples) in which GRPO visibly raises the reward within seconds.
 
+#[path = "support/real_data.rs"]
+mod support;
+
 use grpo::policy::burn::tensor::Device;
 use grpo::recipe::{Run, read_metrics};
 
@@ -72,38 +75,14 @@ fn a_miniature_math_rl_run_raises_its_reward() {
     }
 }
 
-/// A file of the real datasets (GSM8K, HumanEval; MIT): under `$GRPO_DATA_DIR`, else
-/// `shared/data` beside the repository. Where it is absent the test is skipped with a message —
-/// unless `GRPO_REQUIRE_REAL_DATA` is set (`.ci/run` sets it: CI always has the data), and then
-/// the test fails rather than passing without having looked.
-fn real_data(path: &str) -> Option<std::path::PathBuf> {
-    let dir = std::env::var_os("GRPO_DATA_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-    let full = dir.join(path);
-    if full.exists() {
-        return Some(full);
-    }
-    assert!(
-        std::env::var_os("GRPO_REQUIRE_REAL_DATA").is_none(),
-        "{} is absent, and GRPO_REQUIRE_REAL_DATA is set",
-        full.display()
-    );
-    eprintln!(
-        "skipped: {} is absent (GRPO_DATA_DIR names the directory holding gsm8k/ and humaneval/)",
-        full.display()
-    );
-    None
-}
-
 /// The GSM8K example's recipe, end to end for two steps on the tiny Hugging Face fixture model
 /// (a plumbing check: real data, a `tokenizer.json` tokenizer, KL to a reference, checkpoints).
 #[test]
 fn the_gsm8k_recipe_runs_end_to_end_on_a_tiny_hf_model() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let (Some(train), Some(test)) = (
-        real_data("gsm8k/train.jsonl"),
-        real_data("gsm8k/test.jsonl"),
+        support::real_data("gsm8k/train.jsonl"),
+        support::real_data("gsm8k/test.jsonl"),
     ) else {
         return;
     };

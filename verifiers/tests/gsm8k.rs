@@ -3,11 +3,12 @@
 
 use grpo_verifiers::arithmetic::{ArithmeticChecker, Verdict};
 
-mod common;
+#[path = "../../tests/support/real_data.rs"]
+mod support;
 
 #[test]
 fn gsm8k_test_solutions_score_their_own_gold() {
-    let Some(path) = common::real_data("gsm8k/test.jsonl") else {
+    let Some(path) = support::real_data("gsm8k/test.jsonl") else {
         return;
     };
     let text = std::fs::read_to_string(&path).unwrap();

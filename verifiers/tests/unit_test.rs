@@ -11,7 +11,8 @@ use grpo_verifiers::unit_test::{Language, Outcome, Phase, UnitTestConfig, UnitTe
 use grpo_verifiers::{Sample, Verifier, VerifierSet};
 use serde_json::{Map, Value, json};
 
-mod common;
+#[path = "../../tests/support/real_data.rs"]
+mod support;
 
 fn runner() -> UnitTestRunner {
     UnitTestRunner::new(UnitTestConfig {
@@ -31,7 +32,7 @@ fn simple(tests: &[&str]) -> Map<String, Value> {
 }
 
 fn humaneval() -> Option<Vec<Map<String, Value>>> {
-    let path = common::real_data("humaneval/HumanEval.jsonl.gz")?;
+    let path = support::real_data("humaneval/HumanEval.jsonl.gz")?;
     let mut text = String::new();
     flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
         .read_to_string(&mut text)

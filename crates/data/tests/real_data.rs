@@ -1,39 +1,16 @@
-//! The readers and the deduplicator on the real datasets (see `real_data` for where they are
-//! looked for).
+//! The readers and the deduplicator on the real datasets (found as
+//! `tests/support/real_data.rs` says).
+
+#[path = "../../../tests/support/real_data.rs"]
+mod support;
 
 use grpo_data::{Decision, DedupConfig, Deduplicator, OnMalformed, read_gsm8k, read_humaneval};
-
-/// A file of the real datasets (GSM8K, HumanEval; MIT): under `$GRPO_DATA_DIR`, else
-/// `shared/data` beside the repository. Where it is absent the test is skipped with a message —
-/// unless `GRPO_REQUIRE_REAL_DATA` is set (`.ci/run` sets it: CI always has the data), and then
-/// the test fails rather than passing without having looked.
-fn real_data(path: &str) -> Option<std::path::PathBuf> {
-    let dir = std::env::var_os("GRPO_DATA_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
-        });
-    let full = dir.join(path);
-    if full.exists() {
-        return Some(full);
-    }
-    assert!(
-        std::env::var_os("GRPO_REQUIRE_REAL_DATA").is_none(),
-        "{} is absent, and GRPO_REQUIRE_REAL_DATA is set",
-        full.display()
-    );
-    eprintln!(
-        "skipped: {} is absent (GRPO_DATA_DIR names the directory holding gsm8k/ and humaneval/)",
-        full.display()
-    );
-    None
-}
 
 #[test]
 fn gsm8k_reads_every_row_with_a_numeric_answer() {
     let (Some(train), Some(test)) = (
-        real_data("gsm8k/train.jsonl"),
-        real_data("gsm8k/test.jsonl"),
+        support::real_data("gsm8k/train.jsonl"),
+        support::real_data("gsm8k/test.jsonl"),
     ) else {
         return;
     };
@@ -57,7 +34,7 @@ fn gsm8k_reads_every_row_with_a_numeric_answer() {
 
 #[test]
 fn humaneval_reads_all_164_problems() {
-    let Some(path) = real_data("humaneval/HumanEval.jsonl.gz") else {
+    let Some(path) = support::real_data("humaneval/HumanEval.jsonl.gz") else {
         return;
     };
     let rows = read_humaneval(path, OnMalformed::Fail).unwrap();
@@ -123,7 +100,7 @@ fn reword(text: &str, rng: &mut Lcg) -> String {
 /// its original; at least 95% of the injected ones go, fewer than 1% of the originals do.
 #[test]
 fn dedup_removes_injected_near_duplicates_of_gsm8k() {
-    let Some(train) = real_data("gsm8k/train.jsonl") else {
+    let Some(train) = support::real_data("gsm8k/train.jsonl") else {
         return;
     };
     let originals = read_gsm8k(train, OnMalformed::Fail).unwrap();

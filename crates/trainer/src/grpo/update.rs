@@ -245,10 +245,7 @@ fn split_at_groups(
     end: usize,
     shards: usize,
 ) -> Vec<(usize, usize)> {
-    // Row offsets where a new group begins, and the end.
-    let mut starts: Vec<usize> = (start..end)
-        .filter(|&r| r == start || rows[r].group != rows[r - 1].group)
-        .collect();
+    let mut starts = group_starts(rows, start, end);
     let groups = starts.len();
     starts.push(end);
     let shards = shards.clamp(1, groups.max(1));
@@ -275,16 +272,20 @@ fn logprob_temperature(config: &GrpoConfig) -> f32 {
 /// each completion but its last token (which predicts nothing). Real tokens only: padding is
 /// not counted.
 fn forwarded_positions(batch: &Batch, start: usize, end: usize) -> usize {
-    let rows = &batch.rows[start..end];
-    let prompts: usize = rows
-        .iter()
-        .enumerate()
-        .filter(|&(i, row)| i == 0 || row.group != rows[i - 1].group)
-        .map(|(_, row)| batch.prompt_ids[row.group].len())
+    let prompts: usize = group_starts(&batch.rows, start, end)
+        .into_iter()
+        .map(|r| batch.prompt_ids[batch.rows[r].group].len())
         .sum();
-    let completions: usize = rows
+    let completions: usize = batch.rows[start..end]
         .iter()
         .map(|row| row.completion_ids.len().saturating_sub(1))
         .sum();
     prompts + completions
+}
+
+/// The rows of `start..end` where a new group begins (a group's rows are adjacent).
+fn group_starts(rows: &[TrainRow], start: usize, end: usize) -> Vec<usize> {
+    (start..end)
+        .filter(|&r| r == start || rows[r].group != rows[r - 1].group)
+        .collect()
 }
