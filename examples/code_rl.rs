@@ -2,8 +2,10 @@
 //! See `examples/configs/code_rl.toml` for the recipe and how to run it; the same
 //! runs with `grpo train --config examples/configs/code_rl.toml`.
 
+mod common;
+
 fn main() -> anyhow::Result<()> {
-    grpo::recipe::example_main(
+    common::example_main(
         include_str!("configs/code_rl.toml"),
         "examples/configs/code_rl.toml",
     )?;

@@ -2,8 +2,10 @@
 //! from nothing. See `examples/configs/countdown.toml` for the recipe and how to run it; the same
 //! runs with `grpo train --config examples/configs/countdown.toml`.
 
+mod common;
+
 fn main() -> anyhow::Result<()> {
-    grpo::recipe::example_main(
+    common::example_main(
         include_str!("configs/countdown.toml"),
         "examples/configs/countdown.toml",
     )?;

@@ -269,7 +269,7 @@ pub fn trainer(
 
 #[allow(dead_code)] // The integration test includes this file for its functions only.
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut trainer = trainer(model(1), 40, None)?;
+    let mut trainer = trainer(model(1), 60, None)?;
     let metrics: Vec<Metrics> = trainer.train()?;
     for m in metrics.iter().step_by(5).chain(metrics.last()) {
         println!("step {:>3}  reward {:.3}", m["step"], m["reward"]);

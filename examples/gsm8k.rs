@@ -2,8 +2,10 @@
 //! See `examples/configs/gsm8k.toml` for the recipe and how to run it; the same
 //! runs with `grpo train --config examples/configs/gsm8k.toml`.
 
+mod common;
+
 fn main() -> anyhow::Result<()> {
-    grpo::recipe::example_main(
+    common::example_main(
         include_str!("configs/gsm8k.toml"),
         "examples/configs/gsm8k.toml",
     )?;

@@ -12,8 +12,10 @@
 //! `accuracy.png` into the run directory. The recipe is `examples/configs/math_rl.toml`
 //! (`grpo train --config examples/configs/math_rl.toml` runs the same).
 
+mod common;
+
 fn main() -> anyhow::Result<()> {
-    grpo::recipe::example_main(
+    common::example_main(
         include_str!("configs/math_rl.toml"),
         "examples/configs/math_rl.toml",
     )?;

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Result, ensure};
-use grpo::plot::{Chart, Series, save};
-use grpo::recipe::read_metrics;
+use grpo::recipe::chart::{Chart, Series, save};
+use grpo::trainer::read_metrics;
 
 #[derive(clap::Args)]
 pub struct PlotArgs {

@@ -5,16 +5,17 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use grpo_data::tasks::{ArithmeticTask, CountdownTask, Split, Task};
-use grpo_data::{
-    AtomicFile, Decision, DedupConfig, Deduplicator, JsonlReader, OnMalformed, write_row,
-};
+use grpo::recipe::TaskConfig;
+use grpo_base::AtomicFile;
+use grpo_data::tasks::Split;
+use grpo_data::{Decision, DedupConfig, Deduplicator, JsonlReader, OnMalformed, write_row};
 use indicatif::{ProgressBar, ProgressStyle};
+use serde::Deserialize;
 use serde_json::Value;
 
 #[derive(clap::Subcommand)]
 pub enum DataCommand {
-    /// Generate rows of a procedural task (`arithmetic`, `countdown`) for one split.
+    /// Generate rows of a procedural task (`arithmetic`, `countdown`, `functions`) for one split.
     Make(MakeArgs),
     /// Drop exact (after normalisation) and near (MinHash) duplicates, keeping first occurrences.
     Dedup(DedupArgs),
@@ -22,7 +23,7 @@ pub enum DataCommand {
 
 #[derive(clap::Args)]
 pub struct MakeArgs {
-    /// `arithmetic` or `countdown`.
+    /// `arithmetic`, `countdown` or `functions`.
     task: String,
     /// train, test, ood_template, ood_length or ood_composition.
     #[arg(long, default_value = "train")]
@@ -32,7 +33,8 @@ pub struct MakeArgs {
     n: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// The task's settings (TOML with the fields of `ArithmeticTask` or `CountdownTask`);
+    /// The task's settings (TOML with the fields of `ArithmeticTask`, `CountdownTask` or
+    /// `FunctionTask`: a run file's `[task.settings]`);
     /// the defaults otherwise.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -79,26 +81,31 @@ fn make(args: &MakeArgs) -> Result<()> {
         ),
         None => None,
     };
-    let parse_error = |e: toml::de::Error| {
-        let path = args
-            .config
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        anyhow::anyhow!("{path}: {e}")
+    let origin = args
+        .config
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let settings: toml::Table = match &settings {
+        Some(text) => toml::from_str(text).map_err(|e| {
+            let line = grpo::base::toml_line(text, &e).map_or(String::new(), |l| format!(":{l}"));
+            anyhow::anyhow!("{origin}{line}: {}", e.message())
+        })?,
+        None => toml::Table::new(),
     };
-    let task: Box<dyn Task> = match (args.task.as_str(), &settings) {
-        ("arithmetic", None) => Box::new(ArithmeticTask::default()),
-        ("arithmetic", Some(text)) => {
-            Box::new(toml::from_str::<ArithmeticTask>(text).map_err(parse_error)?)
-        }
-        ("countdown", None) => Box::new(CountdownTask::default()),
-        ("countdown", Some(text)) => {
-            Box::new(toml::from_str::<CountdownTask>(text).map_err(parse_error)?)
-        }
-        (other, _) => bail!("unknown task `{other}` (known: arithmetic, countdown)"),
+    // The recipe's `[task]` section knows the task kinds: build one as a run file would.
+    let mut section = toml::Table::new();
+    section.insert("kind".into(), args.task.clone().into());
+    section.insert("settings".into(), settings.into());
+    let task = TaskConfig::deserialize(section)
+        .map_err(|e| anyhow::anyhow!("task `{}` {origin}: {}", args.task, e.message()))?;
+    let Some(generator) = task.generator() else {
+        bail!(
+            "`{}` reads files; `grpo data make` makes procedural tasks",
+            args.task
+        )
     };
-    let rows = task.generate(split, args.n, args.seed)?;
+    let rows = generator.generate(split, args.n, args.seed)?;
     match &args.output {
         Some(path) => grpo_data::write_jsonl(path, &rows)?,
         None => {

@@ -15,15 +15,20 @@
 //!   GSM8K/HumanEval readers, dedup.
 //! - [`trainer`] (`grpo-trainer`): advantages, the GRPO loss family, the training loop, SFT
 //!   warm-up, checkpoints, metrics, evaluation.
+//! - [`recipe`] (`grpo-recipe`): a whole run from one TOML file — warm-up, GRPO, a
+//!   compute-matched SFT control arm, evaluation per split, results and charts.
+//! - [`base`] (`grpo-base`): what every crate shares — the seeded random stream, atomic
+//!   writes, TOML error lines.
 //!
-//! The `grpo` binary is the command line: `grpo score --verifiers V.toml INPUT.jsonl`.
+//! The `grpo` binary is the command line (`grpo train --config RUN.toml`, `grpo score
+//! --verifiers V.toml INPUT.jsonl`, …); [`device`] is how it and the examples pick a backend.
 
 pub mod device;
-pub mod plot;
-pub mod recipe;
 
+pub use grpo_base as base;
 pub use grpo_data as data;
 pub use grpo_policy as policy;
+pub use grpo_recipe as recipe;
 pub use grpo_sampler as sampler;
 pub use grpo_trainer as trainer;
 pub use grpo_verifiers as verifiers;

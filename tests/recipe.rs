@@ -5,7 +5,8 @@
 mod support;
 
 use grpo::policy::burn::tensor::Device;
-use grpo::recipe::{Run, read_metrics};
+use grpo::recipe::{Run, TaskConfig};
+use grpo::trainer::read_metrics;
 
 /// From scratch, no warm-up: the reward is "the answer is a digit" (the format half of a math
 /// reward), which a fresh byte-level model meets by chance one time in 26.
@@ -92,10 +93,13 @@ fn the_gsm8k_recipe_runs_end_to_end_on_a_tiny_hf_model() {
     )
     .unwrap();
     run.config.model.dir = Some(root.join("crates/policy/tests/fixtures/llama-tied"));
-    run.config.task.train_file = Some(train);
-    run.config.task.test_file = Some(test);
-    run.config.task.train_rows = 32;
-    run.config.task.eval_rows = 4;
+    let TaskConfig::Gsm8k(files) = &mut run.config.task else {
+        panic!("the GSM8K recipe reads GSM8K: {:?}", run.config.task)
+    };
+    files.train_file = train;
+    files.test_file = Some(test);
+    files.train_rows = 32;
+    files.eval_rows = 4;
     run.config.grpo.max_steps = 2;
     run.config.grpo.prompts_per_step = 2;
     run.config.grpo.num_generations = 2;
@@ -146,8 +150,12 @@ fn every_example_warm_up_writes_what_its_verifiers_reward() {
     ];
     for (text, origin) in recipes {
         let mut run = Run::from_str(text, origin).unwrap();
-        run.config.task.train_rows = 20;
-        run.config.task.eval_rows = 10;
+        match &mut run.config.task {
+            TaskConfig::Arithmetic(g) => (g.train_rows, g.eval_rows) = (20, 10),
+            TaskConfig::Countdown(g) => (g.train_rows, g.eval_rows) = (20, 10),
+            TaskConfig::Functions(g) => (g.train_rows, g.eval_rows) = (20, 10),
+            other => panic!("{origin}: not a procedural task: {other:?}"),
+        }
         let (train, sets) = run.data().unwrap();
         let sft = run.config.sft.clone().unwrap();
         let rows = train.iter().chain(sets.iter().flat_map(|(_, rows)| rows));

@@ -178,67 +178,24 @@ impl Registry {
     /// Builds the verifiers a `V.toml` text describes; `origin` names it in errors.
     pub fn verifiers_from_str(&self, text: &str, origin: &str) -> Result<VerifierSet, ConfigError> {
         let document: Document = toml::from_str(text).map_err(|e| ConfigError::At {
-            location: origin.to_owned(),
-            message: e.to_string().trim_end().to_owned(),
+            location: match grpo_base::toml_line(text, &e) {
+                Some(line) => format!("{origin}:{line}"),
+                None => origin.to_owned(),
+            },
+            message: e.message().to_owned(),
         })?;
-        self.build_entries(text, origin, document.verifiers, document.time_budget_s)
+        self.verifiers_from_entries(document.verifiers, document.time_budget_s, text, origin)
     }
 
-    /// Builds the `[[verifiers]]` (and `time_budget_s`) of a larger TOML document — a run
-    /// config — ignoring its other keys; errors name `origin:line` as for a `V.toml`.
-    pub fn verifiers_from_section(
+    /// Builds verifiers from `[[verifiers]]` entries already parsed out of a larger document
+    /// `text` (a run config, so that it is parsed once), with its `time_budget_s`; errors name
+    /// `origin:line` as for a `V.toml`.
+    pub fn verifiers_from_entries(
         &self,
-        text: &str,
-        origin: &str,
-    ) -> Result<VerifierSet, ConfigError> {
-        let section: Section = toml::from_str(text).map_err(|e| ConfigError::At {
-            location: origin.to_owned(),
-            message: e.to_string().trim_end().to_owned(),
-        })?;
-        self.build_entries(text, origin, section.verifiers, section.time_budget_s)
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Document {
-    verifiers: Vec<Spanned<Table>>,
-    time_budget_s: Option<f64>,
-}
-
-/// The same two keys inside a larger document (a run config), whose other keys are not ours.
-#[derive(Deserialize)]
-struct Section {
-    verifiers: Vec<Spanned<Table>>,
-    time_budget_s: Option<f64>,
-}
-
-impl VerifierSet {
-    /// Builds the verifiers a `V.toml` file describes, from the built-in kinds (see
-    /// [`Registry`] for more).
-    pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
-        Registry::default().verifiers_from_file(path)
-    }
-
-    /// Builds the verifiers a `V.toml` text describes, from the built-in kinds; `origin` names
-    /// it in errors.
-    pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        Registry::default().verifiers_from_str(text, origin)
-    }
-
-    /// The `[[verifiers]]` of a larger TOML document, from the built-in kinds.
-    pub fn from_toml_section(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        Registry::default().verifiers_from_section(text, origin)
-    }
-}
-
-impl Registry {
-    fn build_entries(
-        &self,
-        text: &str,
-        origin: &str,
         entries: Vec<Spanned<Table>>,
         time_budget_s: Option<f64>,
+        text: &str,
+        origin: &str,
     ) -> Result<VerifierSet, ConfigError> {
         let budget = match time_budget_s {
             None => None,
@@ -254,7 +211,7 @@ impl Registry {
         };
         let mut members = Vec::with_capacity(entries.len());
         for (index, entry) in entries.into_iter().enumerate() {
-            let line = text[..entry.span().start].matches('\n').count() + 1;
+            let line = grpo_base::line_at(text, entry.span().start);
             let at = format!("verifiers[{index}]");
             let built = self.build_weighted(entry.into_inner(), &at);
             members.push(built.map_err(|message| ConfigError::At {
@@ -274,7 +231,30 @@ impl Registry {
         })?;
         Ok(set.with_time_budget(budget))
     }
+}
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Document {
+    verifiers: Vec<Spanned<Table>>,
+    time_budget_s: Option<f64>,
+}
+
+impl VerifierSet {
+    /// Builds the verifiers a `V.toml` file describes, from the built-in kinds (see
+    /// [`Registry`] for more).
+    pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        Registry::default().verifiers_from_file(path)
+    }
+
+    /// Builds the verifiers a `V.toml` text describes, from the built-in kinds; `origin` names
+    /// it in errors.
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        Registry::default().verifiers_from_str(text, origin)
+    }
+}
+
+impl Registry {
     /// An entry that may carry a `weight` (top level and inside `sum`).
     fn build_weighted(&self, mut table: Table, at: &str) -> Result<(Member, f32), String> {
         let weight = match table.remove("weight") {

@@ -164,8 +164,8 @@ fn errors_name_the_line_the_entry_and_the_field() {
 
     let message = error("[[verifiers]\n");
     assert!(
-        message.contains("line 1"),
-        "TOML syntax errors keep toml's position: {message}"
+        message.contains("V.toml:1:"),
+        "TOML syntax errors name the file and line: {message}"
     );
 
     let message = error("");

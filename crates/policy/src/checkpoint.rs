@@ -103,7 +103,7 @@ impl CausalLm {
     /// f32, Hugging Face names and layouts): loadable by `transformers` and by [`CausalLm::load`].
     pub fn save_safetensors(&self, dir: &Path) -> Result<()> {
         self.write_config(dir)?;
-        atomic_write(&dir.join(SAFETENSORS), |tmp| {
+        grpo_base::replace(&dir.join(SAFETENSORS), |tmp| {
             let mut store = SafetensorsStore::from_file(tmp).with_to_adapter(BurnToPyTorchAdapter);
             self.save_into(&mut store)
                 .map_err(|e| checkpoint_error(tmp, e))
@@ -114,7 +114,7 @@ impl CausalLm {
     /// checkpoints, exact and fast to load.
     pub fn save(&self, dir: &Path) -> Result<()> {
         self.write_config(dir)?;
-        atomic_write(&dir.join(BURNPACK), |tmp| {
+        grpo_base::replace(&dir.join(BURNPACK), |tmp| {
             let mut store = BurnpackStore::from_file(tmp)
                 .auto_extension(false)
                 .overwrite(true);
@@ -129,31 +129,13 @@ impl CausalLm {
             source,
         })?;
         let text = serde_json::to_string_pretty(self.config()).expect("a config serializes");
-        atomic_write(&dir.join(CONFIG), |tmp| {
+        grpo_base::replace(&dir.join(CONFIG), |tmp| {
             std::fs::write(tmp, &text).map_err(|source| PolicyError::Write {
                 path: tmp.to_owned(),
                 source,
             })
         })
     }
-}
-
-/// Writes through `write` into a temporary file beside `path`, then renames it into place: a
-/// crash leaves the old file or the new one, never half of one.
-pub(crate) fn atomic_write(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    let outcome = write(&tmp).and_then(|()| {
-        std::fs::rename(&tmp, path).map_err(|source| PolicyError::Write {
-            path: path.to_owned(),
-            source,
-        })
-    });
-    if outcome.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    outcome
 }
 
 fn checkpoint_error(path: &Path, error: impl std::fmt::Display) -> PolicyError {

@@ -37,4 +37,13 @@ pub enum PolicyError {
     Tokenizer(String),
 }
 
+impl From<grpo_base::WriteError> for PolicyError {
+    fn from(error: grpo_base::WriteError) -> Self {
+        PolicyError::Write {
+            path: error.path,
+            source: error.source,
+        }
+    }
+}
+
 pub type Result<T, E = PolicyError> = std::result::Result<T, E>;

@@ -7,7 +7,6 @@
 //! completion does not depend on the other prompts of its batch.
 
 mod config;
-mod rng;
 mod sampler;
 mod select;
 mod stop;

@@ -4,10 +4,10 @@
 use grpo_policy::burn::tensor::{Device, Int, Tensor, TensorData};
 use grpo_policy::{LanguageModel, ModelCache, Tokenizer};
 
-use crate::rng::Stream;
 use crate::select::choose;
 use crate::stop::find_stop;
 use crate::{SamplerError, SamplingConfig};
+use grpo_base::SplitMix64;
 
 /// Why a completion ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -92,7 +92,7 @@ pub struct Sampler {
 /// A row still decoding.
 struct Live {
     index: usize,
-    stream: Stream,
+    stream: SplitMix64,
     /// Bytes of the text already searched for stop strings.
     checked: usize,
 }
@@ -187,7 +187,12 @@ impl Sampler {
         let mut live: Vec<Live> = (0..completions.len())
             .map(|i| Live {
                 index: i,
-                stream: Stream::new(config.seed, first_group + i / k, i % k),
+                // One stream per completion, keyed by (prompt, sample): a completion never
+                // depends on its batch mates.
+                stream: SplitMix64::keyed(
+                    config.seed,
+                    &[(first_group + i / k) as u64, (i % k) as u64],
+                ),
                 checked: 0,
             })
             .collect();
@@ -219,7 +224,10 @@ impl Sampler {
         }
 
         for step in 0..config.max_new_tokens {
-            let uniforms: Vec<f32> = live.iter_mut().map(|row| row.stream.uniform()).collect();
+            let uniforms: Vec<f32> = live
+                .iter_mut()
+                .map(|row| row.stream.uniform_f32())
+                .collect();
             let (ids, logprobs) = choose(logits, &uniforms, config);
             let mut still: Vec<usize> = Vec::with_capacity(live.len());
             for (position, row) in live.iter_mut().enumerate() {

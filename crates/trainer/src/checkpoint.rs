@@ -31,24 +31,20 @@ pub fn save<M: LanguageModel>(
     keep: Option<usize>,
 ) -> Result<PathBuf> {
     let target = run_dir.join(format!("{PREFIX}{step:06}"));
-    let temp = run_dir.join(format!(".{PREFIX}{step:06}.tmp-{}", std::process::id()));
     let fail = |message: String| TrainerError::Checkpoint {
         path: target.clone(),
         message,
     };
-    let _ = std::fs::remove_dir_all(&temp);
-    std::fs::create_dir_all(&temp).map_err(|e| TrainerError::io(&temp, e))?;
-    model.save(&temp)?;
-    if let Some(reference) = reference {
-        reference.save(&temp.join(REFERENCE))?;
-    }
-    optimizer.save(&temp.join(OPTIMIZER)).map_err(fail)?;
-    let json = serde_json::to_string_pretty(state).expect("state serializes");
-    std::fs::write(temp.join(STATE), json).map_err(|e| TrainerError::io(&temp, e))?;
-    if target.exists() {
-        std::fs::remove_dir_all(&target).map_err(|e| TrainerError::io(&target, e))?;
-    }
-    std::fs::rename(&temp, &target).map_err(|e| TrainerError::io(&target, e))?;
+    grpo_base::replace(&target, |temp| {
+        std::fs::create_dir_all(temp).map_err(|e| TrainerError::io(temp, e))?;
+        model.save(temp)?;
+        if let Some(reference) = reference {
+            reference.save(&temp.join(REFERENCE))?;
+        }
+        optimizer.save(&temp.join(OPTIMIZER)).map_err(fail)?;
+        let json = serde_json::to_string_pretty(state).expect("state serializes");
+        std::fs::write(temp.join(STATE), json).map_err(|e| TrainerError::io(temp, e))
+    })?;
     if let Some(keep) = keep {
         let all = list(run_dir)?;
         for (_, old) in all.iter().take(all.len().saturating_sub(keep)) {

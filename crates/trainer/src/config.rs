@@ -249,15 +249,11 @@ impl GrpoConfig {
 
     /// Parses and validates; `Err` is a message with the line and field.
     pub fn from_toml_str(text: &str) -> Result<GrpoConfig, String> {
-        let config: GrpoConfig = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|span| text[..span.start].matches('\n').count() + 1);
-            match line {
+        let config: GrpoConfig =
+            toml::from_str(text).map_err(|e| match grpo_base::toml_line(text, &e) {
                 Some(line) => format!("line {line}: {}", e.message()),
                 None => e.message().to_owned(),
-            }
-        })?;
+            })?;
         config.validate().map_err(|e| e.to_string())?;
         Ok(config)
     }

@@ -15,6 +15,13 @@ pub enum TrainerError {
         #[source]
         source: std::io::Error,
     },
+    /// A line of a file the trainer reads back (a metrics log) that it cannot parse.
+    #[error("{}:{line}: {message}", path.display())]
+    Malformed {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("checkpoint {path}: {message}")]
     Checkpoint { path: PathBuf, message: String },
     /// A tensor the trainer needs on the host (log-probs, loss statistics) could not be read
@@ -58,6 +65,12 @@ impl TrainerError {
             path: path.into(),
             source,
         }
+    }
+}
+
+impl From<grpo_base::WriteError> for TrainerError {
+    fn from(error: grpo_base::WriteError) -> Self {
+        TrainerError::io(error.path, error.source)
     }
 }
 

@@ -65,7 +65,7 @@ pub fn evaluate<M: LanguageModel>(
             let sampled = SamplingConfig {
                 num_generations: settings.num_samples,
                 temperature: settings.temperature,
-                seed: settings.seed ^ (chunk_index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                seed: grpo_base::SplitMix64::keyed(settings.seed, &[chunk_index as u64]).next_u64(),
                 ..greedy.clone()
             };
             let outcomes = score(model, tokenizer, verifiers, chunk, &prompts, &sampled)?;

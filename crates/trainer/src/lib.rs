@@ -24,6 +24,7 @@ mod metrics;
 mod optim;
 mod packing;
 mod progress;
+mod run;
 mod sft;
 mod shards;
 
@@ -36,5 +37,5 @@ pub use config::{
 pub use error::{Result, TrainerError};
 pub use eval::{EvalResult, EvalSettings, evaluate, pass_at_k};
 pub use grpo::{Batch, GrpoTrainer, TrainRow};
-pub use metrics::Metrics;
+pub use metrics::{Metrics, read_metrics};
 pub use sft::{SftConfig, SftTrainer};

@@ -27,7 +27,7 @@ impl JsonlLog {
             && path.exists()
         {
             let reader = BufReader::new(File::open(path).map_err(|e| TrainerError::io(path, e))?);
-            let mut file = grpo_data::AtomicFile::create(path)?;
+            let mut file = grpo_base::AtomicFile::create(path)?;
             for line in reader.lines() {
                 let line = line.map_err(|e| TrainerError::io(path, e))?;
                 let step = serde_json::from_str::<Value>(&line)
@@ -58,6 +58,28 @@ impl JsonlLog {
             .write_all(&line)
             .map_err(|e| TrainerError::io(&self.path, e))
     }
+}
+
+/// The numbers of a metrics JSONL file (what a run's [`JsonlLog`] wrote), one map per line;
+/// non-numeric values are left out.
+pub fn read_metrics(path: &Path) -> Result<Vec<Metrics>> {
+    let text = std::fs::read_to_string(path).map_err(|e| TrainerError::io(path, e))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let object: serde_json::Map<String, Value> =
+                serde_json::from_str(l).map_err(|e| TrainerError::Malformed {
+                    path: path.to_owned(),
+                    line: i + 1,
+                    message: format!("not a JSON object: {e}"),
+                })?;
+            Ok(object
+                .into_iter()
+                .filter_map(|(k, v)| v.as_f64().map(|v| (k, v)))
+                .collect())
+        })
+        .collect()
 }
 
 /// Mean and (population) standard deviation, as TRL logs per-verifier rewards.

@@ -5,20 +5,19 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use grpo_data::{Dataset, Epochs, Row};
+use grpo_data::{Dataset, Row};
 use grpo_policy::burn::optim::{GradientsAccumulator, GradientsParams};
 use grpo_policy::burn::tensor::Device;
 use grpo_policy::{CausalLm, LanguageModel, Tokenizer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::checkpoint;
 use crate::config::Schedule;
 use crate::error::{Result, TrainerError};
-use crate::metrics::{JsonlLog, Metrics};
-use crate::optim::{OptimSettings, Optimizer, number_parameters};
+use crate::metrics::Metrics;
+use crate::optim::OptimSettings;
 use crate::packing::pack;
-use crate::progress::Progress;
+use crate::run::{RunCore, RunSettings, run_steps};
 use crate::shards::{in_parallel, shard_model, update_shards};
 
 /// Settings of a supervised run.
@@ -122,34 +121,13 @@ impl SftConfig {
             )),
         }
     }
-
-    fn optim(&self) -> OptimSettings {
-        OptimSettings {
-            learning_rate: self.learning_rate,
-            schedule: self.lr_scheduler_type,
-            warmup_steps: self.warmup_steps,
-            max_steps: self.max_steps,
-            max_grad_norm: self.max_grad_norm,
-            weight_decay: self.weight_decay,
-            beta1: 0.9,
-            beta2: 0.999,
-            epsilon: 1e-8,
-        }
-    }
 }
 
 /// A supervised run. Building one calls [`keep_freed_memory`](crate::keep_freed_memory).
 pub struct SftTrainer<M: LanguageModel = CausalLm> {
-    config: SftConfig,
-    model: M,
-    optimizer: Optimizer,
+    core: RunCore<M, SftConfig>,
     tokenizer: Arc<dyn Tokenizer>,
     data: Dataset,
-    epochs: Epochs,
-    step: usize,
-    run_dir: Option<PathBuf>,
-    log: Option<JsonlLog>,
-    device: Device,
 }
 
 impl<M: LanguageModel> SftTrainer<M> {
@@ -163,28 +141,10 @@ impl<M: LanguageModel> SftTrainer<M> {
         run_dir: Option<PathBuf>,
     ) -> Result<SftTrainer<M>> {
         config.validate()?;
-        let device = model.device().inner().autodiff();
-        let model = number_parameters(model.fork(&device).train());
-        let epochs = Epochs::new(data.len(), config.seed, true)?;
-        let log = match &run_dir {
-            Some(dir) => {
-                std::fs::create_dir_all(dir).map_err(|e| TrainerError::io(dir, e))?;
-                Some(JsonlLog::open(&dir.join("metrics.jsonl"), Some(0))?)
-            }
-            None => None,
-        };
-        crate::keep_freed_memory();
         Ok(SftTrainer {
-            optimizer: Optimizer::new(config.optim()),
-            config,
-            model,
+            core: RunCore::start(model, config, data.len(), run_dir)?,
             tokenizer,
             data,
-            epochs,
-            step: 0,
-            run_dir,
-            log,
-            device,
         })
     }
 
@@ -196,67 +156,41 @@ impl<M: LanguageModel> SftTrainer<M> {
         data: Dataset,
         device: &Device,
     ) -> Result<SftTrainer<M>> {
-        let dir = checkpoint::newest(&run_dir)?;
-        let config = checkpoint::read_state::<checkpoint::State<SftConfig>>(&dir)?.config;
-        let autodiff = device.clone().autodiff();
-        let loaded = checkpoint::load::<M, checkpoint::State<SftConfig>>(
-            &dir,
-            &autodiff,
-            Optimizer::new(config.optim()),
-        )?;
-        let (model, optimizer, state) = (loaded.model, loaded.optimizer, loaded.state);
-        let epochs = Epochs::resume(data.len(), state.config.seed, true, state.cursor)?;
-        let log = Some(JsonlLog::open(
-            &run_dir.join("metrics.jsonl"),
-            Some(state.step),
-        )?);
-        crate::keep_freed_memory();
+        let (core, _) = RunCore::resume(run_dir, data.len(), device)?;
         Ok(SftTrainer {
-            config: state.config,
-            model,
-            optimizer,
+            core,
             tokenizer,
             data,
-            epochs,
-            step: state.step,
-            run_dir: Some(run_dir),
-            log,
-            device: autodiff,
         })
     }
 
     /// The model after training, without autodiff: what sampling, evaluation and a following
     /// GRPO run take.
     pub fn into_model(self) -> M {
-        self.model.valid()
+        self.core.model.valid()
     }
 
     pub fn step(&self) -> usize {
-        self.step
+        self.core.step
     }
 
     /// Trains to `max_steps` with a progress bar; returns each step's metrics.
     pub fn train(&mut self) -> Result<Vec<Metrics>> {
-        let progress = Progress::new("sft", self.config.max_steps, self.step);
-        let mut all = Vec::new();
-        while self.step < self.config.max_steps {
-            let metrics = self.train_step()?;
-            progress.update(self.step, &metrics);
-            all.push(metrics);
-        }
-        progress.finish();
-        Ok(all)
+        let (max_steps, done) = (self.core.config.max_steps, self.core.step);
+        run_steps(SftConfig::KIND, max_steps, done, max_steps, |_| {
+            self.train_step()
+        })
     }
 
     /// One supervised step: mean cross-entropy over the batch's target tokens.
     pub fn train_step(&mut self) -> Result<Metrics> {
         let rows = self
             .data
-            .get_many(&self.epochs.next_batch(self.config.batch_size))?;
+            .get_many(&self.core.epochs.next_batch(self.core.config.batch_size))?;
         let mut pairs: Vec<(Vec<u32>, Vec<u32>)> = Vec::with_capacity(rows.len());
         for row in &rows {
-            let mut ids = self.tokenizer.encode(&self.config.target(row)?);
-            if self.config.append_eos
+            let mut ids = self.tokenizer.encode(&self.core.config.target(row)?);
+            if self.core.config.append_eos
                 && let Some(&eos) = self.tokenizer.eos_ids().first()
             {
                 ids.push(eos);
@@ -270,7 +204,7 @@ impl<M: LanguageModel> SftTrainer<M> {
         let tokens: usize = pairs.iter().map(|(_, c)| c.len()).sum();
         // Contiguous runs of rows, one thread each; every shard divides by the batch's token
         // count, so the shards' losses (and gradients) sum to the batch's.
-        let count = update_shards(self.config.shards).clamp(1, packed_rows.len().max(1));
+        let count = update_shards(self.core.config.shards).clamp(1, packed_rows.len().max(1));
         let ranges: Vec<(usize, usize)> = (0..count)
             .map(|i| {
                 let at = |i: usize| i * packed_rows.len() / count;
@@ -279,8 +213,8 @@ impl<M: LanguageModel> SftTrainer<M> {
             .collect();
         let pad = self.tokenizer.pad_id();
         let shards = in_parallel(&ranges, |_, &(s, e)| {
-            let model = shard_model(&self.model, &self.device, ranges.len());
-            let p = pack(&packed_rows[s..e], pad, &self.device);
+            let model = shard_model(&self.core.model, &self.core.device, ranges.len());
+            let p = pack(&packed_rows[s..e], pad, &self.core.device);
             let logprobs = model
                 .completion_logits(p.tokens, p.prompt_len, p.padding)
                 .logprobs(1.0);
@@ -295,7 +229,7 @@ impl<M: LanguageModel> SftTrainer<M> {
             (value, grads)
         });
         let value: f32 = shards.iter().map(|(v, _)| v).sum();
-        let lr = self.optimizer.learning_rate(self.step);
+        let lr = self.core.optimizer.learning_rate(self.core.step);
         let mut metrics = Metrics::new();
         let mut skipped = !value.is_finite();
         let mut grad_norm = f32::NAN;
@@ -303,17 +237,18 @@ impl<M: LanguageModel> SftTrainer<M> {
             let mut accumulator = GradientsAccumulator::<M>::new();
             // A finite sum has finite terms: every shard back-propagated.
             for grads in shards.into_iter().filter_map(|(_, grads)| grads) {
-                accumulator.accumulate(&self.model, grads);
+                accumulator.accumulate(&self.core.model, grads);
             }
-            let (model, report) = self
-                .optimizer
-                .step(self.model.clone(), accumulator.grads(), lr);
-            self.model = model;
+            let (model, report) =
+                self.core
+                    .optimizer
+                    .step(self.core.model.clone(), accumulator.grads(), lr);
+            self.core.model = model;
             grad_norm = report.grad_norm;
             skipped = report.skipped;
         }
-        self.step += 1;
-        metrics.insert("step".into(), self.step as f64);
+        self.core.step += 1;
+        metrics.insert("step".into(), self.core.step as f64);
         metrics.insert("loss".into(), value as f64);
         metrics.insert("learning_rate".into(), lr);
         metrics.insert("grad_norm".into(), grad_norm as f64);
@@ -322,41 +257,45 @@ impl<M: LanguageModel> SftTrainer<M> {
         let positions: usize = pairs.iter().map(|(p, c)| p.len() + c.len()).sum();
         metrics.insert("compute/token_passes".into(), (3 * positions) as f64);
         metrics.insert("step_skipped".into(), if skipped { 1.0 } else { 0.0 });
-        if let Some(log) = &mut self.log {
-            log.write(&metrics)?;
-        }
-        let last = self.step == self.config.max_steps;
-        if self.run_dir.is_some()
-            && (self
-                .config
-                .save_steps
-                .is_some_and(|n| self.step.is_multiple_of(n))
-                || last)
-        {
-            self.save_checkpoint()?;
-        }
+        self.core.log_and_checkpoint(&metrics, None)?;
         Ok(metrics)
     }
 
     pub fn save_checkpoint(&self) -> Result<PathBuf> {
-        let run_dir = self
-            .run_dir
-            .as_deref()
-            .ok_or_else(|| TrainerError::config("run_dir", "a checkpoint needs a run directory"))?;
-        let state = checkpoint::State {
-            kind: "sft".into(),
-            step: self.step,
-            cursor: self.epochs.cursor(),
-            config: self.config.clone(),
-        };
-        checkpoint::save(
-            run_dir,
-            self.step,
-            &self.model,
-            None,
-            &self.optimizer,
-            &state,
-            self.config.save_total_limit,
-        )
+        self.core.save_checkpoint(None)
+    }
+}
+
+impl RunSettings for SftConfig {
+    const KIND: &'static str = "sft";
+
+    fn optim(&self) -> OptimSettings {
+        OptimSettings {
+            learning_rate: self.learning_rate,
+            schedule: self.lr_scheduler_type,
+            warmup_steps: self.warmup_steps,
+            max_steps: self.max_steps,
+            max_grad_norm: self.max_grad_norm,
+            weight_decay: self.weight_decay,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+        }
+    }
+
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    fn max_steps(&self) -> usize {
+        self.max_steps
+    }
+
+    fn save_steps(&self) -> Option<usize> {
+        self.save_steps
+    }
+
+    fn save_total_limit(&self) -> Option<usize> {
+        self.save_total_limit
     }
 }

@@ -379,8 +379,11 @@ fn micro_batches_of_one_row_equal_one_micro_batch_of_all() {
                 a: (Vec<Vec<f32>>, Vec<Vec<f32>>, f64),
                 b: (Vec<Vec<f32>>, Vec<Vec<f32>>, f64)| {
         let relative = apart_relative_to_update(&a.0, &a.1, &b.1);
+        // Float summation order alone: Adam normalises each parameter's step, so the order's
+        // noise on near-zero gradients shows relative to the step (seen up to 2e-5); a wrong
+        // aggregation moves the weights by a large fraction of it.
         assert!(
-            relative <= 1e-5,
+            relative <= 1e-4,
             "{what}: weights apart by {relative} of the update"
         );
         assert!(

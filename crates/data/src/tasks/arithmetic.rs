@@ -7,8 +7,8 @@ use super::{
     on_side, operator_string,
 };
 use crate::error::{DataError, Result};
-use crate::rng::SplitMix64;
 use crate::row::Row;
+use grpo_base::SplitMix64;
 
 /// Settings of the arithmetic task. Rows carry `prompt`, `answer` (the integer as a string,
 /// what the arithmetic verifier reads), `steps` (the worked solution, one operation at a time:

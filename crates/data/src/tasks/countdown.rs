@@ -9,8 +9,8 @@ use super::{
     on_side, operator_string,
 };
 use crate::error::{DataError, Result};
-use crate::rng::SplitMix64;
 use crate::row::Row;
+use grpo_base::SplitMix64;
 
 const OPERATORS: [Operator; 4] = [Operator::Add, Operator::Sub, Operator::Mul, Operator::Div];
 

@@ -10,8 +10,8 @@ use super::{
     on_side, operator_string,
 };
 use crate::error::{DataError, Result};
-use crate::rng::SplitMix64;
 use crate::row::Row;
+use grpo_base::SplitMix64;
 
 /// Settings of the functions task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -28,33 +28,21 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
-use crate::rng::{SplitMix64, stable_hash};
 use crate::row::Row;
+use grpo_base::{SplitMix64, stable_hash};
 
 /// A task that generates rows deterministically from a seed.
 pub trait Task {
-    /// The name `grpo data make` knows it by (`arithmetic`, `countdown`).
+    /// The name a config knows it by (`kind = "arithmetic"`).
     fn name(&self) -> &'static str;
 
     /// `n` distinct rows of `split`; the same (`split`, `n`, `seed`) gives the same rows.
     fn generate(&self, split: Split, n: usize, seed: u64) -> Result<Vec<Row>>;
 }
 
-/// The task `grpo data make` builds for a name, with its default settings.
-pub fn task_by_name(name: &str) -> Result<Box<dyn Task>> {
-    match name {
-        "arithmetic" => Ok(Box::new(ArithmeticTask::default())),
-        "countdown" => Ok(Box::new(CountdownTask::default())),
-        "functions" => Ok(Box::new(FunctionTask::default())),
-        other => Err(DataError::config(
-            "task",
-            format!("unknown task `{other}` (known: arithmetic, countdown, functions)"),
-        )),
-    }
-}
-
 /// One of the five splits every task has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Split {
     Train,
     Test,
@@ -147,7 +135,7 @@ fn draw_distinct(
     seed: u64,
     mut draw: impl FnMut(&mut SplitMix64) -> Option<Row>,
 ) -> Result<Vec<Row>> {
-    let mut rng = SplitMix64::new(seed, split as u64 + 1);
+    let mut rng = SplitMix64::keyed(seed, &[split as u64 + 1]);
     let mut seen = HashSet::new();
     let mut rows = Vec::with_capacity(n);
     // Draws in a row that found nothing new: past this, the split has run out of rows.

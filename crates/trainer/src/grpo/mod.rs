@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use grpo_data::{Dataset, Epochs, Row};
+use grpo_data::{Dataset, Row};
 use grpo_policy::burn::tensor::Device;
 use grpo_policy::{CausalLm, LanguageModel, Tokenizer};
 use grpo_verifiers::VerifierSet;
@@ -24,8 +24,9 @@ use crate::config::GrpoConfig;
 use crate::error::{Result, TrainerError};
 use crate::eval::{EvalSettings, evaluate};
 use crate::metrics::{JsonlLog, Metrics};
-use crate::optim::{OptimSettings, Optimizer, number_parameters};
+use crate::optim::OptimSettings;
 use crate::progress::Progress;
+use crate::run::{RunCore, RunSettings, run_steps};
 use warnings::Warning;
 
 /// One completion of a batch, ready for the update.
@@ -59,20 +60,13 @@ pub struct Batch {
 /// uninterrupted one exactly. Building a trainer calls [`keep_freed_memory`](crate::keep_freed_memory)
 /// (glibc's malloc keeps freed tensor buffers for reuse).
 pub struct GrpoTrainer<M: LanguageModel = CausalLm> {
-    config: GrpoConfig,
-    model: M,
+    core: RunCore<M, GrpoConfig>,
     reference: Option<M>,
-    optimizer: Optimizer,
     tokenizer: Arc<dyn Tokenizer>,
     verifiers: VerifierSet,
     data: Dataset,
-    epochs: Epochs,
-    step: usize,
-    run_dir: Option<PathBuf>,
-    metrics_log: Option<JsonlLog>,
     completions_log: Option<JsonlLog>,
     eval_sets: Vec<(String, Vec<Row>)>,
-    device: Device,
     /// The step each kind of warning was last shown at.
     warned: BTreeMap<Warning, usize>,
 }
@@ -89,20 +83,10 @@ impl<M: LanguageModel> GrpoTrainer<M> {
         run_dir: Option<PathBuf>,
     ) -> Result<GrpoTrainer<M>> {
         config.validate()?;
-        let device = model.device().inner().autodiff();
-        let model = number_parameters(model.fork(&device).train());
-        let epochs = Epochs::new(data.len(), config.seed, true)?;
-        GrpoTrainer::assemble(
-            model,
-            Optimizer::new(optim_settings(&config)),
-            tokenizer,
-            verifiers,
-            data,
-            epochs,
-            0,
-            config,
-            run_dir,
-        )
+        let core = RunCore::start(model, config, data.len(), run_dir)?;
+        // β = 0: no reference model at all (not even a copy of the weights).
+        let reference = (core.config.beta > 0.0).then(|| core.model.valid());
+        GrpoTrainer::assemble(core, reference, tokenizer, verifiers, data)
     }
 
     /// Continues the run in `run_dir` from its newest checkpoint, on `device`. The model type
@@ -115,81 +99,46 @@ impl<M: LanguageModel> GrpoTrainer<M> {
         data: Dataset,
         device: &Device,
     ) -> Result<GrpoTrainer<M>> {
-        let dir = checkpoint::newest(&run_dir)?;
-        let config = checkpoint::read_state::<checkpoint::State<GrpoConfig>>(&dir)?.config;
-        let loaded = checkpoint::load::<M, checkpoint::State<GrpoConfig>>(
-            &dir,
-            &device.clone().autodiff(),
-            Optimizer::new(optim_settings(&config)),
-        )?;
-        let state = loaded.state;
-        let epochs = Epochs::resume(data.len(), state.config.seed, true, state.cursor)?;
-        let mut trainer = GrpoTrainer::assemble(
-            loaded.model,
-            loaded.optimizer,
-            tokenizer,
-            verifiers,
-            data,
-            epochs,
-            state.step,
-            state.config,
-            Some(run_dir),
-        )?;
-        if trainer.reference.is_some() {
-            trainer.reference = Some(loaded.reference.ok_or_else(|| TrainerError::Checkpoint {
-                path: dir.clone(),
-                message: "beta > 0 but the checkpoint holds no reference model".into(),
-            })?);
-        }
-        Ok(trainer)
+        let (core, saved) = RunCore::<M, GrpoConfig>::resume(run_dir, data.len(), device)?;
+        let reference = match (core.config.beta > 0.0, saved) {
+            (false, _) => None,
+            (true, Some(reference)) => Some(reference),
+            (true, None) => {
+                return Err(TrainerError::Checkpoint {
+                    path: checkpoint::newest(core.run_dir.as_deref().expect("resumed"))?,
+                    message: "beta > 0 but the checkpoint holds no reference model".into(),
+                });
+            }
+        };
+        GrpoTrainer::assemble(core, reference, tokenizer, verifiers, data)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn assemble(
-        model: M,
-        optimizer: Optimizer,
+        core: RunCore<M, GrpoConfig>,
+        reference: Option<M>,
         tokenizer: Arc<dyn Tokenizer>,
         verifiers: VerifierSet,
         data: Dataset,
-        epochs: Epochs,
-        step: usize,
-        config: GrpoConfig,
-        run_dir: Option<PathBuf>,
     ) -> Result<GrpoTrainer<M>> {
-        crate::keep_freed_memory();
-        let verifiers = match &config.reward_weights {
+        let verifiers = match &core.config.reward_weights {
             Some(weights) => verifiers.reweighted(weights)?,
             None => verifiers,
         };
-        // β = 0: no reference model at all (not even a copy of the weights).
-        let reference = (config.beta > 0.0).then(|| model.valid());
-        let (metrics_log, completions_log) = match &run_dir {
-            Some(dir) => {
-                std::fs::create_dir_all(dir).map_err(|e| TrainerError::io(dir, e))?;
-                let keep = Some(step);
-                (
-                    Some(JsonlLog::open(&dir.join("metrics.jsonl"), keep)?),
-                    Some(JsonlLog::open(&dir.join("completions.jsonl"), keep)?),
-                )
-            }
-            None => (None, None),
+        let completions_log = match &core.run_dir {
+            Some(dir) => Some(JsonlLog::open(
+                &dir.join("completions.jsonl"),
+                Some(core.step),
+            )?),
+            None => None,
         };
-        let device = model.device();
         Ok(GrpoTrainer {
-            config,
-            model,
+            core,
             reference,
-            optimizer,
             tokenizer,
             verifiers,
             data,
-            epochs,
-            step,
-            run_dir,
-            metrics_log,
             completions_log,
             eval_sets: Vec::new(),
-            device,
             warned: BTreeMap::new(),
         })
     }
@@ -201,63 +150,59 @@ impl<M: LanguageModel> GrpoTrainer<M> {
     }
 
     pub fn config(&self) -> &GrpoConfig {
-        &self.config
+        &self.core.config
     }
 
     /// Steps done so far.
     pub fn step(&self) -> usize {
-        self.step
+        self.core.step
     }
 
     /// The policy (on the autodiff device).
     pub fn model(&self) -> &M {
-        &self.model
+        &self.core.model
     }
 
     /// Trains until `max_steps`, with a progress bar, checkpoints and evaluations; returns the
     /// metrics of the steps run (evaluation results included in their step's metrics).
     pub fn train(&mut self) -> Result<Vec<Metrics>> {
-        self.train_steps(self.config.max_steps.saturating_sub(self.step))
+        self.train_steps(self.core.config.max_steps.saturating_sub(self.core.step))
     }
 
     /// Runs `steps` more steps (fewer if `max_steps` comes first), as [`GrpoTrainer::train`]
     /// does.
     pub fn train_steps(&mut self, steps: usize) -> Result<Vec<Metrics>> {
-        let progress = Progress::new("grpo", self.config.max_steps, self.step);
-        let mut all = Vec::new();
-        let last = self.config.max_steps.min(self.step + steps);
-        while self.step < last {
-            let metrics = self.train_step_logged(&progress)?;
-            progress.update(self.step, &metrics);
-            all.push(metrics);
-        }
-        progress.finish();
-        Ok(all)
+        let (max_steps, done) = (self.core.config.max_steps, self.core.step);
+        run_steps(
+            GrpoConfig::KIND,
+            max_steps,
+            done,
+            done + steps,
+            |progress| self.train_step_logged(progress),
+        )
     }
 
     fn train_step_logged(&mut self, progress: &Progress) -> Result<Metrics> {
         let mut metrics = self.train_step()?;
-        let last = self.step == self.config.max_steps;
-        let due = |every: Option<usize>| every.is_some_and(|n| self.step.is_multiple_of(n)) || last;
-        if !self.eval_sets.is_empty() && due(self.config.eval_steps) {
+        let step = self.core.step;
+        let eval_due = self
+            .core
+            .config
+            .eval_steps
+            .is_some_and(|n| step.is_multiple_of(n));
+        if !self.eval_sets.is_empty() && (eval_due || self.core.is_last_step()) {
             metrics.extend(self.evaluate()?);
-        }
-        if let Some(log) = &mut self.metrics_log {
-            log.write(&metrics)?;
         }
         // Each warning the first time, then at most every 25 steps while it lasts.
         for warning in Warning::in_metrics(&metrics) {
             let last = self.warned.get(&warning);
-            if last.is_none_or(|&at| self.step >= at + 25) {
-                progress.warn(&format!("step {}: {}", self.step, warning.message()));
-                self.warned.insert(warning, self.step);
+            if last.is_none_or(|&at| step >= at + 25) {
+                progress.warn(&format!("step {step}: {}", warning.message()));
+                self.warned.insert(warning, step);
             }
         }
-        if self.run_dir.is_some()
-            && (self.config.save_steps.is_some() && due(self.config.save_steps) || last)
-        {
-            self.save_checkpoint()?;
-        }
+        self.core
+            .log_and_checkpoint(&metrics, self.reference.as_ref())?;
         Ok(metrics)
     }
 
@@ -276,11 +221,11 @@ impl<M: LanguageModel> GrpoTrainer<M> {
         let passes =
             metrics["compute/sample_token_passes"] + metrics["compute/update_token_passes"];
         metrics.insert("compute/token_passes".into(), passes);
-        self.step += 1;
-        metrics.insert("step".into(), self.step as f64);
+        self.core.step += 1;
+        metrics.insert("step".into(), self.core.step as f64);
         if let Some(log) = &mut self.completions_log {
             for mut entry in logged {
-                entry["step"] = json!(self.step);
+                entry["step"] = json!(self.core.step);
                 log.write(&entry)?;
             }
         }
@@ -291,14 +236,14 @@ impl<M: LanguageModel> GrpoTrainer<M> {
     /// reward; metrics named `eval/<set>/…`.
     pub fn evaluate(&self) -> Result<Metrics> {
         let settings = EvalSettings {
-            max_completion_length: self.config.max_completion_length,
-            stop_strings: self.config.stop_strings.clone(),
-            num_samples: self.config.eval_num_samples,
-            k: self.config.eval_k,
-            temperature: self.config.temperature,
-            seed: self.config.seed,
+            max_completion_length: self.core.config.max_completion_length,
+            stop_strings: self.core.config.stop_strings.clone(),
+            num_samples: self.core.config.eval_num_samples,
+            k: self.core.config.eval_k,
+            temperature: self.core.config.temperature,
+            seed: self.core.config.seed,
         };
-        let policy = self.model.valid();
+        let policy = self.core.model.valid();
         let mut metrics = Metrics::new();
         for (name, rows) in &self.eval_sets {
             let result = evaluate(
@@ -319,44 +264,46 @@ impl<M: LanguageModel> GrpoTrainer<M> {
 
     /// Writes a checkpoint of the current step into the run directory.
     pub fn save_checkpoint(&self) -> Result<PathBuf> {
-        let run_dir = self
-            .run_dir
-            .as_deref()
-            .ok_or_else(|| TrainerError::config("run_dir", "a checkpoint needs a run directory"))?;
-        let state = checkpoint::State {
-            kind: "grpo".into(),
-            step: self.step,
-            cursor: self.epochs.cursor(),
-            config: self.config.clone(),
-        };
-        checkpoint::save(
-            run_dir,
-            self.step,
-            &self.model,
-            self.reference.as_ref(),
-            &self.optimizer,
-            &state,
-            self.config.save_total_limit,
-        )
+        self.core.save_checkpoint(self.reference.as_ref())
     }
 
     pub fn run_dir(&self) -> Option<&Path> {
-        self.run_dir.as_deref()
+        self.core.run_dir.as_deref()
     }
 }
 
-fn optim_settings(config: &GrpoConfig) -> OptimSettings {
-    OptimSettings {
-        learning_rate: config.learning_rate,
-        schedule: config.lr_scheduler_type,
-        // μ optimiser steps per training step: both counts are given in training steps.
-        warmup_steps: config.warmup_steps * config.num_iterations,
-        max_steps: config.max_steps * config.num_iterations,
-        max_grad_norm: config.max_grad_norm,
-        weight_decay: config.weight_decay,
-        beta1: config.adam_beta1,
-        beta2: config.adam_beta2,
-        epsilon: config.adam_epsilon,
+impl RunSettings for GrpoConfig {
+    const KIND: &'static str = "grpo";
+
+    fn optim(&self) -> OptimSettings {
+        OptimSettings {
+            learning_rate: self.learning_rate,
+            schedule: self.lr_scheduler_type,
+            // μ optimiser steps per training step: both counts are given in training steps.
+            warmup_steps: self.warmup_steps * self.num_iterations,
+            max_steps: self.max_steps * self.num_iterations,
+            max_grad_norm: self.max_grad_norm,
+            weight_decay: self.weight_decay,
+            beta1: self.adam_beta1,
+            beta2: self.adam_beta2,
+            epsilon: self.adam_epsilon,
+        }
+    }
+
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    fn max_steps(&self) -> usize {
+        self.max_steps
+    }
+
+    fn save_steps(&self) -> Option<usize> {
+        self.save_steps
+    }
+
+    fn save_total_limit(&self) -> Option<usize> {
+        self.save_total_limit
     }
 }
 
@@ -375,7 +322,7 @@ mod tests {
             lr_scheduler_type: crate::Schedule::Linear,
             ..GrpoConfig::default()
         };
-        let optimizer = Optimizer::new(optim_settings(&config));
+        let optimizer = crate::optim::Optimizer::new(config.optim());
         let lr: Vec<f64> = (0..8).map(|step| optimizer.learning_rate(step)).collect();
         // Warm-up over training steps 0 and 1 (optimiser steps 0..4): 1/4, 2/4, 3/4, 4/4.
         assert_eq!(&lr[..4], &[0.25, 0.5, 0.75, 1.0]);

@@ -19,9 +19,9 @@ impl<M: LanguageModel> GrpoTrainer<M> {
     /// Samples, scores and computes advantages for one step's prompts (with dynamic sampling,
     /// several rounds). Returns the batch, its metrics and the completions to log.
     pub fn rollout(&mut self) -> Result<(Batch, Metrics, Vec<serde_json::Value>)> {
-        let config = self.config.clone();
+        let config = self.core.config.clone();
         let (b, k) = (config.prompts_per_step, config.num_generations);
-        let policy = self.model.valid();
+        let policy = self.core.model.valid();
         let mut metrics = Metrics::new();
         let (mut sample_s, mut score_s, mut sampled_tokens) = (0.0, 0.0, 0usize);
         let mut passes = 0usize;
@@ -31,9 +31,9 @@ impl<M: LanguageModel> GrpoTrainer<M> {
         let mut all_evaluations: Vec<(Evaluation, usize, FinishReason)> = Vec::new();
         let mut rounds = 0;
         loop {
-            let rows = self.data.get_many(&self.epochs.next_batch(b))?;
+            let rows = self.data.get_many(&self.core.epochs.next_batch(b))?;
             let prompts: Vec<String> = rows.iter().map(|r| r.prompt().to_owned()).collect();
-            let seed = step_seed(config.seed, self.step, rounds);
+            let seed = step_seed(config.seed, self.core.step, rounds);
             let t = Instant::now();
             let sampler = Sampler {
                 strategy: Strategy {
@@ -190,12 +190,7 @@ struct Group {
 /// The sampler seed of a step's round: a function of the run seed and the step alone, so a
 /// resumed run samples what the uninterrupted one did.
 fn step_seed(seed: u64, step: usize, round: usize) -> u64 {
-    let mut z = seed
-        ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ (round as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    grpo_base::SplitMix64::keyed(seed, &[step as u64, round as u64]).next_u64()
 }
 
 /// The token passes of one sampler call (see [`crate::compute`]): each prompt prefilled once

@@ -18,11 +18,12 @@ impl<M: LanguageModel> GrpoTrainer<M> {
     /// accumulation, then one clipped AdamW step. A non-finite loss or gradient skips the
     /// pass's step (weights untouched) and is reported as `step_skipped = 1`.
     pub fn update(&mut self, batch: &Batch) -> Result<Metrics> {
-        let config = self.config.clone();
+        let config = self.core.config.clone();
         let mut metrics = Metrics::new();
         let first_lr = self
+            .core
             .optimizer
-            .learning_rate(self.step * config.num_iterations);
+            .learning_rate(self.core.step * config.num_iterations);
         metrics.insert("learning_rate".into(), first_lr);
         if batch.rows.is_empty() {
             metrics.insert("step_skipped".into(), 0.0);
@@ -62,7 +63,7 @@ impl<M: LanguageModel> GrpoTrainer<M> {
         };
         // Log-probs that do not change during the passes, computed without autodiff and
         // moved onto the training device as plain data: [chunk][shard].
-        let inner = self.model.valid();
+        let inner = self.core.model.valid();
         let frozen = |model: &M| -> Vec<Vec<Tensor<2>>> {
             chunks
                 .iter()
@@ -72,7 +73,7 @@ impl<M: LanguageModel> GrpoTrainer<M> {
                         let lp = model
                             .grouped_completion_logits(p.batch)
                             .logprobs(temperature);
-                        Tensor::from_data(lp.into_data(), &self.device)
+                        Tensor::from_data(lp.into_data(), &self.core.device)
                     })
                 })
                 .collect()
@@ -91,14 +92,15 @@ impl<M: LanguageModel> GrpoTrainer<M> {
         for pass in 0..config.num_iterations {
             passes_run += 1;
             let lr = self
+                .core
                 .optimizer
-                .learning_rate(self.step * config.num_iterations + pass);
+                .learning_rate(self.core.step * config.num_iterations + pass);
             let mut accumulator = GradientsAccumulator::<M>::new();
             let mut finite = true;
             'chunks: for (c, shards) in chunks.iter().enumerate() {
                 let results = in_parallel(shards, |i, &(s, e)| -> Result<ShardResult> {
-                    let model = shard_model(&self.model, &self.device, shards.len());
-                    let p = pack_rows((s, e), &self.device);
+                    let model = shard_model(&self.core.model, &self.core.device, shards.len());
+                    let p = pack_rows((s, e), &self.core.device);
                     let out = model.grouped_completion_logits(p.batch);
                     let logprobs = out.logprobs(temperature);
                     let gap = if pass == 0 {
@@ -124,9 +126,9 @@ impl<M: LanguageModel> GrpoTrainer<M> {
                         },
                         logprobs,
                         ref_logprobs: reference.as_ref().map(|r| r[c][i].clone()),
-                        advantages: column(&advantages, &self.device),
+                        advantages: column(&advantages, &self.core.device),
                         mask: p.mask.clone(),
-                        weights: column(&weights[s..e], &self.device),
+                        weights: column(&weights[s..e], &self.core.device),
                     };
                     let loss = grpo_loss(inputs, &config);
                     let value = loss.loss.clone().into_scalar::<f32>();
@@ -166,17 +168,18 @@ impl<M: LanguageModel> GrpoTrainer<M> {
                         *sum += v as f64;
                     }
                     entropy_sum += result.entropy as f64;
-                    accumulator.accumulate(&self.model, grads);
+                    accumulator.accumulate(&self.core.model, grads);
                 }
             }
             if !finite {
                 skipped = true;
                 break;
             }
-            let (model, report) = self
-                .optimizer
-                .step(self.model.clone(), accumulator.grads(), lr);
-            self.model = model;
+            let (model, report) =
+                self.core
+                    .optimizer
+                    .step(self.core.model.clone(), accumulator.grads(), lr);
+            self.core.model = model;
             grad_norm = report.grad_norm;
             if report.skipped {
                 skipped = true;

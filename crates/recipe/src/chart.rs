@@ -2,12 +2,15 @@
 //! a legend naming each line, in DejaVu Sans (embedded, so a chart looks the same on a machine
 //! without fonts).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use anyhow::{Context, Result, anyhow};
+use grpo_trainer::Metrics;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
+
+use crate::error::{RecipeError, Result};
 
 /// One named line.
 pub struct Series {
@@ -38,20 +41,22 @@ const PALETTE: [RGBColor; 6] = [
 const FONT: &str = "grpo-sans";
 
 /// Registers the embedded font once per process.
-fn font() -> Result<()> {
+fn font(path: &Path) -> Result<()> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| {
         let bytes = include_bytes!("../assets/DejaVuSans.ttf");
         register_font(FONT, FontStyle::Normal, bytes).is_ok()
     });
-    ok.then_some(())
-        .ok_or_else(|| anyhow!("the embedded chart font does not parse"))
+    ok.then_some(()).ok_or_else(|| RecipeError::Chart {
+        path: path.to_owned(),
+        message: "the embedded chart font does not parse".into(),
+    })
 }
 
 /// Renders `chart` and writes it to `path` as a PNG, atomically (into a temporary file beside
 /// it, then renamed). Non-finite points are left out; a chart with no point is an error.
 pub fn save(chart: &Chart, path: &Path) -> Result<()> {
-    font()?;
+    font(path)?;
     let points = || {
         chart
             .series
@@ -59,28 +64,23 @@ pub fn save(chart: &Chart, path: &Path) -> Result<()> {
             .flat_map(|s| s.points.iter().copied())
             .filter(|(x, y)| x.is_finite() && y.is_finite())
     };
-    anyhow::ensure!(
-        points().next().is_some(),
-        "{}: nothing to plot (no finite point)",
-        path.display()
-    );
+    if points().next().is_none() {
+        return Err(RecipeError::Chart {
+            path: path.to_owned(),
+            message: "nothing to plot (no finite point)".into(),
+        });
+    }
     let x = padded(points().map(|p| p.0), 0.0);
     let y = padded(points().map(|p| p.1), 0.05);
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("chart");
-    // plotters picks the encoder by the extension, so the temporary file keeps `.png`.
-    let temp = path.with_file_name(format!(".{name}.tmp-{}.png", std::process::id()));
-    let drawn = draw(chart, &temp, x, y);
-    let outcome = drawn.and_then(|()| {
-        std::fs::rename(&temp, path).with_context(|| format!("cannot write {}", path.display()))
-    });
-    if outcome.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    outcome
+    // The temporary file keeps `.png`: plotters picks the encoder by the extension.
+    grpo_base::replace(path, |temp| draw(chart, temp, x, y))
 }
 
 fn draw(chart: &Chart, file: &Path, x: (f64, f64), y: (f64, f64)) -> Result<()> {
-    let fail = |e: &dyn std::fmt::Display| anyhow!("drawing {}: {e}", file.display());
+    let fail = |e: &dyn std::fmt::Display| RecipeError::Chart {
+        path: file.to_owned(),
+        message: format!("cannot draw: {e}"),
+    };
     let root = BitMapBackend::new(file, (WIDTH, HEIGHT)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| fail(&e))?;
     let mut plot = ChartBuilder::on(&root)
@@ -122,6 +122,71 @@ fn draw(chart: &Chart, file: &Path, x: (f64, f64), y: (f64, f64)) -> Result<()> 
         .map_err(|e| fail(&e))?;
     root.present().map_err(|e| fail(&e))?;
     Ok(())
+}
+
+/// The charts of a run, into `out`: `reward.png` (reward and train accuracy per GRPO step),
+/// `accuracy.png` (greedy accuracy per split at each evaluation, from the warm-up model's at
+/// step 0), `kl.png` and `completion_length.png`.
+pub fn run_charts(metrics: &[Metrics], warmup: &BTreeMap<String, f64>, out: &Path) -> Result<()> {
+    let series = |key: &str, name: &str| Series {
+        name: name.to_owned(),
+        points: metrics
+            .iter()
+            .filter_map(|m| Some((m.get("step").copied()?, m.get(key).copied()?)))
+            .collect(),
+    };
+    let chart = |title: &str, y_label: &str, series: Vec<Series>| Chart {
+        title: title.into(),
+        x_label: "step".into(),
+        y_label: y_label.into(),
+        series,
+    };
+    save(
+        &chart(
+            "GRPO reward",
+            "mean reward",
+            vec![
+                series("reward", "reward"),
+                series("accuracy", "train accuracy"),
+            ],
+        ),
+        &out.join("reward.png"),
+    )?;
+    let splits = warmup
+        .iter()
+        .map(|(name, &start)| {
+            let mut line = series(&format!("eval/{name}/pass@1"), name);
+            line.points.insert(0, (0.0, start));
+            line
+        })
+        .collect();
+    save(
+        &chart("greedy accuracy per split", "pass@1", splits),
+        &out.join("accuracy.png"),
+    )?;
+    save(
+        &chart(
+            "KL to the reference",
+            "KL per token (0 when beta = 0)",
+            vec![series("kl", "kl")],
+        ),
+        &out.join("kl.png"),
+    )?;
+    save(
+        &chart(
+            "completion length",
+            "tokens",
+            vec![
+                series("completions/mean_length", "mean"),
+                series("completions/max_length", "max"),
+                series(
+                    "completions/mean_terminated_length",
+                    "mean of those that stopped",
+                ),
+            ],
+        ),
+        &out.join("completion_length.png"),
+    )
 }
 
 /// The range of `values` widened by `margin` of its span on each side (and to a unit span

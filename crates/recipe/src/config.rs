@@ -1,0 +1,144 @@
+//! The run file, parsed once: its sections as typed configs, plus the positions that errors
+//! name.
+//!
+//! ```toml
+//! name = "math_rl"
+//! seed = 7
+//! sft_control = true      # a control arm spending GRPO's compute on more SFT
+//! [model]                 # from scratch with the byte tokenizer, or `dir = "hf-model/"`
+//! hidden_size = 128
+//! num_hidden_layers = 2
+//! [task]                  # TaskConfig: arithmetic | countdown | functions | gsm8k | jsonl
+//! kind = "arithmetic"
+//! splits = ["test", "ood_template", "ood_length", "ood_composition"]
+//! [task.settings]         # the task's own fields (ArithmeticTask, CountdownTask, …)
+//! max_digits = 2
+//! [sft]                   # SftConfig: the warm-up
+//! max_steps = 500
+//! [grpo]                  # GrpoConfig
+//! max_steps = 200
+//! [[verifiers]]           # as in a V.toml
+//! kind = "arithmetic"
+//! ```
+
+use std::path::PathBuf;
+
+use grpo_trainer::{GrpoConfig, SftConfig};
+use grpo_verifiers::{Registry, VerifierSet};
+use serde::Deserialize;
+use toml::{Spanned, Table};
+
+use crate::error::{RecipeError, Result};
+use crate::task::TaskConfig;
+
+/// A run's settings.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub name: String,
+    pub seed: u64,
+    pub model: ModelConfig,
+    pub task: TaskConfig,
+    /// The supervised warm-up (none: GRPO starts from the model as it is).
+    pub sft: Option<SftConfig>,
+    /// Also train a control arm: the warm-up model trained with SFT for as much compute as
+    /// GRPO used (counted by the trainer, [`grpo_trainer::compute`]).
+    pub sft_control: bool,
+    pub grpo: GrpoConfig,
+}
+
+/// The model: a Hugging Face or grpo directory, or a Llama-shaped one from scratch with the
+/// byte tokenizer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    pub dir: Option<PathBuf>,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            dir: None,
+            hidden_size: 128,
+            num_hidden_layers: 2,
+            num_attention_heads: 4,
+            intermediate_size: 384,
+        }
+    }
+}
+
+/// The file as written: sections keep their positions for error messages.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunFile {
+    name: String,
+    #[serde(default)]
+    seed: u64,
+    #[serde(default)]
+    model: ModelConfig,
+    task: TaskConfig,
+    sft: Option<Spanned<SftConfig>>,
+    #[serde(default)]
+    sft_control: bool,
+    grpo: Option<Spanned<GrpoConfig>>,
+    #[serde(default)]
+    verifiers: Vec<Spanned<Table>>,
+    time_budget_s: Option<f64>,
+}
+
+/// Parses and validates a run file `text`: its config and its verifiers, built from the kinds
+/// of `registry`. Errors name `origin`, the line and the key or section.
+pub(crate) fn parse(
+    text: &str,
+    origin: &str,
+    registry: &Registry,
+) -> Result<(RunConfig, VerifierSet)> {
+    let file: RunFile = toml::from_str(text).map_err(|e| {
+        let location = match grpo_base::toml_line(text, &e) {
+            Some(line) => format!("{origin}:{line}"),
+            None => origin.to_owned(),
+        };
+        RecipeError::config(location, e.message())
+    })?;
+    let at = |span: std::ops::Range<usize>, section: &str| {
+        format!(
+            "{origin}:{}: [{section}]",
+            grpo_base::line_at(text, span.start)
+        )
+    };
+    let grpo = match file.grpo {
+        Some(grpo) => {
+            let span = grpo.span();
+            let grpo = grpo.into_inner();
+            grpo.validate()
+                .map_err(|e| RecipeError::config(at(span, "grpo"), e))?;
+            grpo
+        }
+        None => GrpoConfig::default(),
+    };
+    let sft = match file.sft {
+        Some(sft) => {
+            let span = sft.span();
+            let sft = sft.into_inner();
+            sft.validate()
+                .map_err(|e| RecipeError::config(at(span, "sft"), e))?;
+            Some(sft)
+        }
+        None => None,
+    };
+    let verifiers =
+        registry.verifiers_from_entries(file.verifiers, file.time_budget_s, text, origin)?;
+    let config = RunConfig {
+        name: file.name,
+        seed: file.seed,
+        model: file.model,
+        task: file.task,
+        sft,
+        sft_control: file.sft_control,
+        grpo,
+    };
+    Ok((config, verifiers))
+}

@@ -1,0 +1,179 @@
+//! What a GRPO run and an SFT run share: the model and its optimiser on the autodiff device, the
+//! data order, the step count, and the run directory with its metrics log and checkpoints.
+//! Starting, resuming, logging, saving and the progress-bar loop are written once, here.
+
+use std::path::PathBuf;
+
+use grpo_data::Epochs;
+use grpo_policy::LanguageModel;
+use grpo_policy::burn::tensor::Device;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::checkpoint::{self, State};
+use crate::error::{Result, TrainerError};
+use crate::metrics::{JsonlLog, Metrics};
+use crate::optim::{OptimSettings, Optimizer, number_parameters};
+use crate::progress::Progress;
+
+/// The settings of a kind of run, as the shared core needs them.
+pub(crate) trait RunSettings: Clone + Serialize + DeserializeOwned {
+    /// The run's name in checkpoints (`trainer_state.json`'s `kind`) and on the progress bar.
+    const KIND: &'static str;
+    fn optim(&self) -> OptimSettings;
+    fn seed(&self) -> u64;
+    fn max_steps(&self) -> usize;
+    fn save_steps(&self) -> Option<usize>;
+    fn save_total_limit(&self) -> Option<usize>;
+}
+
+pub(crate) struct RunCore<M, C> {
+    pub config: C,
+    pub model: M,
+    pub optimizer: Optimizer,
+    pub epochs: Epochs,
+    /// Training steps done.
+    pub step: usize,
+    pub run_dir: Option<PathBuf>,
+    pub metrics_log: Option<JsonlLog>,
+    /// The autodiff device the model lives on.
+    pub device: Device,
+}
+
+impl<M: LanguageModel, C: RunSettings> RunCore<M, C> {
+    /// A new run from `model`, moved onto its device's autodiff counterpart, over `rows` rows.
+    pub fn start(model: M, config: C, rows: usize, run_dir: Option<PathBuf>) -> Result<Self> {
+        let device = model.device().inner().autodiff();
+        let model = number_parameters(model.fork(&device).train());
+        let epochs = Epochs::new(rows, config.seed(), true)?;
+        let optimizer = Optimizer::new(config.optim());
+        RunCore::assemble(config, model, optimizer, epochs, 0, run_dir)
+    }
+
+    /// The run in `run_dir` at its newest checkpoint, on `device`, and the reference model
+    /// the checkpoint holds, if any.
+    pub fn resume(run_dir: PathBuf, rows: usize, device: &Device) -> Result<(Self, Option<M>)> {
+        let dir = checkpoint::newest(&run_dir)?;
+        let peek = checkpoint::read_state::<State<serde_json::Value>>(&dir)?;
+        if peek.kind != C::KIND {
+            return Err(TrainerError::Checkpoint {
+                path: dir,
+                message: format!(
+                    "written by a {} run; this is a {} trainer",
+                    peek.kind,
+                    C::KIND
+                ),
+            });
+        }
+        let config = checkpoint::read_state::<State<C>>(&dir)?.config;
+        let loaded = checkpoint::load::<M, State<C>>(
+            &dir,
+            &device.clone().autodiff(),
+            Optimizer::new(config.optim()),
+        )?;
+        let state = loaded.state;
+        let epochs = Epochs::resume(rows, state.config.seed(), true, state.cursor)?;
+        let core = RunCore::assemble(
+            state.config,
+            loaded.model,
+            loaded.optimizer,
+            epochs,
+            state.step,
+            Some(run_dir),
+        )?;
+        Ok((core, loaded.reference))
+    }
+
+    fn assemble(
+        config: C,
+        model: M,
+        optimizer: Optimizer,
+        epochs: Epochs,
+        step: usize,
+        run_dir: Option<PathBuf>,
+    ) -> Result<Self> {
+        crate::keep_freed_memory();
+        let metrics_log = match &run_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| TrainerError::io(dir, e))?;
+                Some(JsonlLog::open(&dir.join("metrics.jsonl"), Some(step))?)
+            }
+            None => None,
+        };
+        let device = model.device();
+        Ok(RunCore {
+            config,
+            model,
+            optimizer,
+            epochs,
+            step,
+            run_dir,
+            metrics_log,
+            device,
+        })
+    }
+
+    /// Whether this step is the run's last.
+    pub fn is_last_step(&self) -> bool {
+        self.step == self.config.max_steps()
+    }
+
+    /// Appends the step's metrics to the run's log (if it has a directory), then checkpoints
+    /// when `save_steps` says so or the run is done.
+    pub fn log_and_checkpoint(&mut self, metrics: &Metrics, reference: Option<&M>) -> Result<()> {
+        if let Some(log) = &mut self.metrics_log {
+            log.write(metrics)?;
+        }
+        let due = self
+            .config
+            .save_steps()
+            .is_some_and(|n| self.step.is_multiple_of(n));
+        if self.run_dir.is_some() && (due || self.is_last_step()) {
+            self.save_checkpoint(reference)?;
+        }
+        Ok(())
+    }
+
+    /// Writes a checkpoint of the current step into the run directory.
+    pub fn save_checkpoint(&self, reference: Option<&M>) -> Result<PathBuf> {
+        let run_dir = self
+            .run_dir
+            .as_deref()
+            .ok_or_else(|| TrainerError::config("run_dir", "a checkpoint needs a run directory"))?;
+        let state = State {
+            kind: C::KIND.into(),
+            step: self.step,
+            cursor: self.epochs.cursor(),
+            config: self.config.clone(),
+        };
+        checkpoint::save(
+            run_dir,
+            self.step,
+            &self.model,
+            reference,
+            &self.optimizer,
+            &state,
+            self.config.save_total_limit(),
+        )
+    }
+}
+
+/// Calls `step` (one training step each call) from step `done` until `until` or the run's
+/// `max_steps`, whichever comes first, behind a progress bar; returns each step's metrics.
+pub(crate) fn run_steps(
+    kind: &str,
+    max_steps: usize,
+    done: usize,
+    until: usize,
+    mut step: impl FnMut(&Progress) -> Result<Metrics>,
+) -> Result<Vec<Metrics>> {
+    let progress = Progress::new(kind, max_steps, done);
+    let mut all = Vec::new();
+    for at in done..max_steps.min(until) {
+        let metrics = step(&progress)?;
+        progress.update(at + 1, &metrics);
+        all.push(metrics);
+    }
+    progress.finish();
+    Ok(all)
+}

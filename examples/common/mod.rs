@@ -1,0 +1,58 @@
+//! What the recipe examples share: their command line and their `main`.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use grpo::device::Backend;
+use grpo::recipe::{Results, Run};
+
+/// Command-line options every recipe example takes.
+#[derive(Parser)]
+pub struct ExampleArgs {
+    /// The run directory (default: `runs/<name>`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub device: Backend,
+    /// Continue the GRPO phase from the run directory's newest checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Start from this model directory instead of the config's model.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Override `grpo.max_steps` (a quick look, or a plumbing check).
+    #[arg(long)]
+    pub grpo_steps: Option<usize>,
+}
+
+/// Parses [`ExampleArgs`], runs the recipe `text` (from `origin`), prints the results table.
+pub fn example_main(text: &str, origin: &str) -> anyhow::Result<Results> {
+    let args = ExampleArgs::parse();
+    let mut run = Run::from_str(text, origin)?;
+    if let Some(dir) = args.model {
+        run.config.model.dir = Some(dir);
+    }
+    if let Some(steps) = args.grpo_steps {
+        run.config.grpo.max_steps = steps;
+    }
+    let out = args
+        .out
+        .unwrap_or_else(|| PathBuf::from("runs").join(&run.config.name));
+    let results = run.execute(&out, &args.device.device()?, args.resume)?;
+    println!(
+        "\nGreedy accuracy (pass@1) per split, {:.0} s in all:\n",
+        results.wall_s
+    );
+    println!("{}", results.markdown());
+    println!(
+        "phases (s): {}",
+        results
+            .phases_s
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("written to {}", out.display());
+    Ok(results)
+}
