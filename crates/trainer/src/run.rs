@@ -59,7 +59,7 @@ impl<M: LanguageModel, C: RunSettings> RunCore<M, C> {
             return Err(TrainerError::Checkpoint {
                 path: dir,
                 message: format!(
-                    "written by a {} run; this is a {} trainer",
+                    "written by the `{}` trainer, not the `{}` one",
                     peek.kind,
                     C::KIND
                 ),

@@ -286,11 +286,26 @@ fn sft_teaches_the_answer_and_resumes() {
     let resumed: SftTrainer = SftTrainer::resume(
         dir.path().to_owned(),
         Arc::new(ByteTokenizer),
-        Dataset::from_rows(rows),
+        Dataset::from_rows(rows.clone()),
         &Device::flex(),
     )
     .unwrap();
     assert_eq!(resumed.step(), 60);
+    // A GRPO trainer refuses the SFT run's checkpoint, naming both kinds.
+    let error = GrpoTrainer::<CausalLm>::resume(
+        dir.path().to_owned(),
+        Arc::new(ByteTokenizer),
+        VerifierSet::from_toml_str("[[verifiers]]\nkind = \"arithmetic\"\n", "V.toml").unwrap(),
+        Dataset::from_rows(rows),
+        &Device::flex(),
+    )
+    .err()
+    .expect("an SFT checkpoint is not a GRPO one")
+    .to_string();
+    assert!(
+        error.contains("written by the `sft` trainer, not the `grpo` one"),
+        "{error}"
+    );
 }
 
 #[test]

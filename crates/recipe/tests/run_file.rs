@@ -1,0 +1,130 @@
+//! The run file: its task kinds, defaults, and errors that name the file, line and key.
+
+use grpo_data::tasks::Split;
+use grpo_recipe::{Run, TaskConfig};
+
+const HEAD: &str = "name = \"t\"\n\n[[verifiers]]\nkind = \"arithmetic\"\n\n";
+
+fn error(text: &str) -> String {
+    match Run::from_str(text, "run.toml") {
+        Ok(_) => panic!("accepted:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn each_kind_takes_its_own_keys() {
+    let run = Run::from_str(
+        &format!(
+            "{HEAD}[task]\nkind = \"countdown\"\nsplits = [\"test\", \"ood_length\"]\n\
+             [task.settings]\nmax_numbers = 4\n"
+        ),
+        "run.toml",
+    )
+    .unwrap();
+    let TaskConfig::Countdown(task) = &run.config.task else {
+        panic!("{:?}", run.config.task)
+    };
+    assert_eq!(task.splits, [Split::Test, Split::OodLength]);
+    assert_eq!(task.settings.max_numbers, 4);
+    // Defaults: 10 000 training rows, 200 per split.
+    assert_eq!((task.train_rows, task.eval_rows), (10_000, 200));
+
+    let run = Run::from_str(
+        &format!("{HEAD}[task]\nkind = \"jsonl\"\ntrain_file = \"rows.jsonl\"\n"),
+        "run.toml",
+    )
+    .unwrap();
+    assert!(matches!(&run.config.task, TaskConfig::Jsonl(f) if f.test_file.is_none()));
+}
+
+#[test]
+fn an_unknown_kind_lists_the_known_ones() {
+    let message = error(&format!("{HEAD}[task]\nkind = \"arithmatic\"\n"));
+    assert!(message.starts_with("run.toml:"), "{message}");
+    for kind in ["arithmetic", "countdown", "functions", "gsm8k", "jsonl"] {
+        assert!(message.contains(kind), "{message}");
+    }
+}
+
+#[test]
+fn a_key_of_another_kind_is_refused() {
+    // Splits are the procedural tasks'; a file task evaluates its `test_file`.
+    let message = error(&format!(
+        "{HEAD}[task]\nkind = \"gsm8k\"\ntrain_file = \"a.jsonl\"\nsplits = [\"ood_length\"]\n"
+    ));
+    assert!(message.contains("unknown field `splits`"), "{message}");
+    let message = error(&format!(
+        "{HEAD}[task]\nkind = \"arithmetic\"\n[task.settings]\nmax_numbers = 3\n"
+    ));
+    assert!(message.contains("unknown field `max_numbers`"), "{message}");
+    let message = error(&format!("{HEAD}[task]\nkind = \"gsm8k\"\n"));
+    assert!(message.contains("missing field `train_file`"), "{message}");
+    let message = error(&format!(
+        "{HEAD}[task]\nkind = \"arithmetic\"\nsplits = [\"heldout\"]\n"
+    ));
+    assert!(message.contains("unknown variant `heldout`"), "{message}");
+}
+
+#[test]
+fn an_invalid_setting_names_its_section_line_and_field() {
+    let text = format!("{HEAD}[task]\nkind = \"arithmetic\"\n\n[grpo]\nnum_generations = 1\n");
+    let message = error(&text);
+    assert!(
+        message.starts_with("run.toml:9: [grpo]") && message.contains("num_generations"),
+        "{message}"
+    );
+    let text = format!("{HEAD}[task]\nkind = \"arithmetic\"\n[sft]\nbatch_size = 0\n");
+    let message = error(&text);
+    assert!(
+        message.starts_with("run.toml:8: [sft]") && message.contains("batch_size"),
+        "{message}"
+    );
+    // A type error inside a section: toml's own position.
+    let text = format!("{HEAD}[task]\nkind = \"arithmetic\"\n[grpo]\nbeta = \"high\"\n");
+    let message = error(&text);
+    assert!(message.starts_with("run.toml:9:"), "{message}");
+    // A verifier entry: its line.
+    let text = "name = \"t\"\n[task]\nkind = \"arithmetic\"\n[[verifiers]]\nkind = \"nope\"\n";
+    let message = error(text);
+    assert!(
+        message.starts_with("run.toml:4:") && message.contains("nope"),
+        "{message}"
+    );
+}
+
+#[test]
+fn the_train_split_is_not_an_evaluation_split() {
+    let run = Run::from_str(
+        &format!("{HEAD}[task]\nkind = \"arithmetic\"\nsplits = [\"train\"]\n"),
+        "run.toml",
+    )
+    .unwrap();
+    let message = run.data().unwrap_err().to_string();
+    assert!(
+        message.contains("splits") && message.contains("train"),
+        "{message}"
+    );
+}
+
+#[test]
+fn prompts_are_wrapped_and_evaluation_rows_are_not_training_rows() {
+    let run = Run::from_str(
+        &format!(
+            "{HEAD}[task]\nkind = \"arithmetic\"\ntrain_rows = 50\neval_rows = 20\n\
+             prompt_prefix = \"Q: \"\nprompt_suffix = \"\\nA:\"\n"
+        ),
+        "run.toml",
+    )
+    .unwrap();
+    let (train, sets) = run.data().unwrap();
+    assert_eq!(train.len(), 50);
+    assert_eq!(sets.len(), 1);
+    let (name, test) = &sets[0];
+    assert_eq!((name.as_str(), test.len()), ("test", 20));
+    for row in train.iter().chain(test) {
+        assert!(row.prompt().starts_with("Q: ") && row.prompt().ends_with("\nA:"));
+    }
+    let seen: std::collections::HashSet<&str> = train.iter().map(|r| r.prompt()).collect();
+    assert!(test.iter().all(|r| !seen.contains(r.prompt())));
+}
