@@ -417,6 +417,30 @@ fn each_layer_works_alone() {
         let (exit, _) = run(Layer::Seccomp, &python("import socket; socket.socket()"));
         assert_ne!(exit, Exit::Code(0));
         assert_eq!(run(Layer::Seccomp, &python("print(1)")).0, Exit::Code(0));
+        // Each rule of the filter, by the errno a raw system call gets (x86-64 numbers).
+        #[cfg(target_arch = "x86_64")]
+        {
+            let probe = concat!(
+                "import ctypes, os; c = ctypes.CDLL(None, use_errno=True)\n",
+                "def call(nr, *a):\n",
+                "    r = c.syscall(nr, *a)\n",
+                "    if r == 0 and nr == 56: os._exit(0)\n",
+                "    return ctypes.get_errno() if r < 0 else 0\n",
+                // clone(SIGCHLD), clone(NEWUSER|SIGCHLD), clone(NEWUSER|NEWUTS|SIGCHLD),
+                // clone3(NULL, 0), x32 getpid, ptrace(TRACEME).
+                "print(call(56, 17), call(56, 0x10000011), call(56, 0x14000011), ",
+                "call(435, 0, 0), call(0x40000027), call(101, 0, 0, 0, 0))",
+            );
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("probe.py"), probe).unwrap();
+            let script = format!(
+                "/usr/bin/python3 -I -S {}",
+                dir.path().join("probe.py").display()
+            );
+            // fork allowed; namespace clones EPERM; clone3 ENOSYS (the C library falls back to
+            // clone); every x32 call EPERM; ptrace EPERM.
+            assert_eq!(run(Layer::Seccomp, &script).1, "0 1 1 38 1 1");
+        }
     }
     if available.has(Layer::Rlimits) {
         assert_ne!(

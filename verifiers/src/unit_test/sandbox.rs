@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::landlock::{self, Ruleset};
+use super::landlock::{self, Restriction};
 use super::seccomp;
 
 pub use super::layers::{Available, Layer};
@@ -44,7 +44,7 @@ fn probe() -> Available {
     for layer in Layer::ALL {
         let state = match layer {
             Layer::Landlock if abi.is_none() => Err("the kernel has no Landlock".to_owned()),
-            Layer::Seccomp if seccomp::program().is_none() => {
+            Layer::Seccomp if seccomp::programs().is_none() => {
                 Err("no system-call table for this architecture".to_owned())
             }
             Layer::UidDrop if !is_root() => Err("not started as root".to_owned()),
@@ -210,14 +210,13 @@ pub fn run(
     // Everything the child needs is prepared here: between fork and exec it only makes
     // system calls (the parent has other threads; allocating there could deadlock).
     let ruleset = if on(Layer::Landlock) {
-        let abi = landlock::abi().ok_or_else(|| std::io::Error::other("no Landlock"))?;
         let read: Vec<&Path> = jail.read.iter().map(PathBuf::as_path).collect();
-        Some(Ruleset::new(abi, &read, jail.dir)?)
+        Some(Restriction::new(&read, jail.dir)?)
     } else {
         None
     };
-    let filter = if on(Layer::Seccomp) {
-        Some(seccomp::program().ok_or_else(|| std::io::Error::other("no seccomp table"))?)
+    let filters = if on(Layer::Seccomp) {
+        Some(seccomp::programs().ok_or_else(|| std::io::Error::other("no seccomp table"))?)
     } else {
         None
     };
@@ -294,7 +293,7 @@ pub fn run(
                 rlimits: &rlimits,
                 drop_to,
                 ruleset: child_ruleset.as_deref(),
-                filter: filter.as_deref(),
+                filters: filters.as_deref(),
                 secret_fd: secret_raw,
             })
         });
@@ -388,8 +387,8 @@ struct ChildSetup<'a> {
     binds: &'a [(CString, CString)],
     rlimits: &'a [(libc::__rlimit_resource_t, u64)],
     drop_to: Option<u32>,
-    ruleset: Option<&'a Ruleset>,
-    filter: Option<&'a [libc::sock_filter]>,
+    ruleset: Option<&'a Restriction>,
+    filters: Option<&'a [seccompiler::BpfProgram]>,
     secret_fd: Option<i32>,
 }
 
@@ -406,9 +405,6 @@ fn child_setup(setup: ChildSetup<'_>) -> std::io::Result<()> {
     // SAFETY (whole function): plain system calls on valid, pre-built arguments.
     unsafe {
         check(libc::setsid())?;
-        if let Some(fd) = setup.secret_fd {
-            check(libc::dup2(fd, 3))?;
-        }
         if setup.unshare_flags != 0 {
             let flags = setup.unshare_flags
                 | if setup.user_ns {
@@ -487,16 +483,12 @@ fn child_setup(setup: ChildSetup<'_>) -> std::io::Result<()> {
         if let Some(ruleset) = setup.ruleset {
             ruleset.enforce_in_child()?;
         }
-        if let Some(filter) = setup.filter {
-            let program = libc::sock_fprog {
-                len: filter.len() as u16,
-                filter: filter.as_ptr() as *mut libc::sock_filter,
-            };
-            check(libc::prctl(
-                libc::PR_SET_SECCOMP,
-                libc::SECCOMP_MODE_FILTER,
-                &program as *const libc::sock_fprog,
-            ))?;
+        for program in setup.filters.unwrap_or_default() {
+            seccompiler::apply_filter(program).map_err(|_| std::io::Error::last_os_error())?;
+        }
+        // Last: the Landlock ruleset's descriptor (the parent's, inherited) may be 3 itself.
+        if let Some(fd) = setup.secret_fd {
+            check(libc::dup2(fd, 3))?;
         }
     }
     Ok(())
@@ -530,7 +522,7 @@ fn chown(path: &Path, id: u32) -> std::io::Result<()> {
 
 /// `fd` moved to a number ≥ 10 (close-on-exec), so the child's `dup2(…, 3)` cannot clobber it
 /// and it is never 3 itself.
-pub(crate) fn high_fd(fd: OwnedFd) -> std::io::Result<OwnedFd> {
+fn high_fd(fd: OwnedFd) -> std::io::Result<OwnedFd> {
     // SAFETY: duplicating an open descriptor.
     let high = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 10) };
     check(high)?;

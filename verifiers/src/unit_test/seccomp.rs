@@ -1,35 +1,25 @@
-//! The seccomp filter: a short classic-BPF program that fails the system calls no unit test
+//! The seccomp filters, compiled by the `seccompiler` crate: the system calls no unit test
 //! needs and that a hostile program would reach for — sockets, ptrace, mounts, namespaces,
-//! kernel modules, keyrings, BPF, perf — with EPERM, and everything else through.
+//! kernel modules, keyrings, BPF, perf — fail with EPERM, `clone` with a namespace flag too,
+//! `clone3` with ENOSYS (its flags are in memory a filter cannot read; the C library then
+//! falls back to `clone`, whose flags it can), and everything else goes through. A foreign
+//! architecture's system calls kill the process (seccompiler's architecture check).
+//!
+//! One thing seccompiler cannot say: "every x32 system call" (x86-64 numbers with bit 30 set,
+//! which a filter written for x86-64 numbers would let through) — its rules match numbers
+//! exactly. That is a three-instruction filter of our own, installed beside the compiled ones.
+//!
+//! The programs are compiled in the parent; the child only installs them (`seccomp(2)` on a
+//! prepared program: no allocation between `fork` and `exec`).
 
-use libc::sock_filter;
+use std::collections::BTreeMap;
 
-const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
-const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
-const JGE_K: u16 = 0x35; // BPF_JMP | BPF_JGE | BPF_K
-const JSET_K: u16 = 0x45; // BPF_JMP | BPF_JSET | BPF_K
-const RET_K: u16 = 0x06; // BPF_RET | BPF_K
-
-const RET_ALLOW: u32 = 0x7fff_0000;
-const RET_ERRNO: u32 = 0x0005_0000;
-const RET_KILL_PROCESS: u32 = 0x8000_0000;
-
-/// `struct seccomp_data` offsets: nr, arch, args[0] (low half on little-endian).
-const OFFSET_NR: u32 = 0;
-const OFFSET_ARCH: u32 = 4;
-const OFFSET_ARG0: u32 = 16;
-
-/// x32 system calls carry this bit; they would bypass a filter written for x86-64 numbers.
-#[cfg(target_arch = "x86_64")]
-const X32_BIT: u32 = 0x4000_0000;
-
-#[cfg(target_arch = "x86_64")]
-const ARCH: u32 = 0xC000_003E; // AUDIT_ARCH_X86_64
-#[cfg(target_arch = "aarch64")]
-const ARCH: u32 = 0xC000_00B7; // AUDIT_ARCH_AARCH64
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
+};
 
 /// Failed with EPERM.
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 const DENIED: &[libc::c_long] = &[
     libc::SYS_socket,
     libc::SYS_ptrace,
@@ -70,64 +60,67 @@ const DENIED: &[libc::c_long] = &[
 ];
 
 /// Namespace flags: `clone` with any of them is refused (unshare and setns already are).
-const NAMESPACE_FLAGS: u32 = (libc::CLONE_NEWNS
-    | libc::CLONE_NEWUSER
-    | libc::CLONE_NEWPID
-    | libc::CLONE_NEWNET
-    | libc::CLONE_NEWUTS
-    | libc::CLONE_NEWIPC
-    | libc::CLONE_NEWCGROUP) as u32;
+const NAMESPACE_FLAGS: [libc::c_int; 7] = [
+    libc::CLONE_NEWNS,
+    libc::CLONE_NEWUSER,
+    libc::CLONE_NEWPID,
+    libc::CLONE_NEWNET,
+    libc::CLONE_NEWUTS,
+    libc::CLONE_NEWIPC,
+    libc::CLONE_NEWCGROUP,
+];
 
-fn op(code: u16, k: u32) -> sock_filter {
-    sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    }
+/// The filters, in installation order; `None` on an architecture seccompiler has no table for.
+pub fn programs() -> Option<Vec<BpfProgram>> {
+    let arch = TargetArch::try_from(std::env::consts::ARCH).ok()?;
+    let mut denied: BTreeMap<i64, Vec<SeccompRule>> =
+        DENIED.iter().map(|&nr| (nr as i64, Vec::new())).collect();
+    // `clone` whose flags (the low 32 bits of its first argument) hold any namespace flag:
+    // one rule per flag, any of which matches.
+    let clone_rules = NAMESPACE_FLAGS
+        .iter()
+        .map(|&flag| {
+            let flag = flag as u32 as u64;
+            let has_flag = SeccompCondition::new(
+                0,
+                SeccompCmpArgLen::Dword,
+                SeccompCmpOp::MaskedEq(flag),
+                flag,
+            )?;
+            SeccompRule::new(vec![has_flag])
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .ok()?;
+    denied.insert(libc::SYS_clone as i64, clone_rules);
+    let eperm = SeccompAction::Errno(libc::EPERM as u32);
+    let compile = |rules, action| {
+        let filter = SeccompFilter::new(rules, SeccompAction::Allow, action, arch).ok()?;
+        BpfProgram::try_from(filter).ok()
+    };
+    let mut programs = vec![
+        compile(denied, eperm)?,
+        compile(
+            BTreeMap::from([(libc::SYS_clone3 as i64, Vec::new())]),
+            SeccompAction::Errno(libc::ENOSYS as u32),
+        )?,
+    ];
+    #[cfg(target_arch = "x86_64")]
+    programs.push(no_x32());
+    Some(programs)
 }
 
-fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
-    sock_filter { code, jt, jf, k }
-}
-
-/// The filter program, or `None` on an architecture we have no system-call table for.
-pub fn program() -> Option<Vec<sock_filter>> {
-    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-    {
-        let mut p = vec![
-            op(LD_W_ABS, OFFSET_ARCH),
-            // A foreign architecture's numbers mean other calls: kill.
-            jump(JEQ_K, ARCH, 1, 0),
-            op(RET_K, RET_KILL_PROCESS),
-            op(LD_W_ABS, OFFSET_NR),
-        ];
-        #[cfg(target_arch = "x86_64")]
-        p.extend([
-            jump(JGE_K, X32_BIT, 0, 1),
-            op(RET_K, RET_ERRNO | libc::EPERM as u32),
-        ]);
-        for &nr in DENIED {
-            p.extend([
-                jump(JEQ_K, nr as u32, 0, 1),
-                op(RET_K, RET_ERRNO | libc::EPERM as u32),
-            ]);
-        }
-        // clone3 passes its flags in memory a filter cannot read: ENOSYS makes the C library
-        // fall back to clone, whose flags it can.
-        p.extend([
-            jump(JEQ_K, libc::SYS_clone3 as u32, 0, 1),
-            op(RET_K, RET_ERRNO | libc::ENOSYS as u32),
-            jump(JEQ_K, libc::SYS_clone as u32, 0, 3),
-            op(LD_W_ABS, OFFSET_ARG0),
-            jump(JSET_K, NAMESPACE_FLAGS, 0, 1),
-            op(RET_K, RET_ERRNO | libc::EPERM as u32),
-            op(RET_K, RET_ALLOW),
-        ]);
-        Some(p)
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        None
-    }
+/// x32 system calls carry bit 30 in their number: EPERM for all of them.
+#[cfg(target_arch = "x86_64")]
+fn no_x32() -> BpfProgram {
+    const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+    const JGE_K: u16 = 0x35; // BPF_JMP | BPF_JGE | BPF_K
+    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+    const X32_BIT: u32 = 0x4000_0000;
+    let op = |code, jt, jf, k| seccompiler::sock_filter { code, jt, jf, k };
+    vec![
+        op(LD_W_ABS, 0, 0, 0), // seccomp_data.nr
+        op(JGE_K, 0, 1, X32_BIT),
+        op(RET_K, 0, 0, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
+        op(RET_K, 0, 0, libc::SECCOMP_RET_ALLOW),
+    ]
 }
