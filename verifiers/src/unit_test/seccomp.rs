@@ -71,10 +71,15 @@ const NAMESPACE_FLAGS: [libc::c_int; 7] = [
 ];
 
 /// The filters, in installation order; `None` on an architecture seccompiler has no table for.
+// `i64::from` on system-call numbers: `c_long` is `i64` here but `i32` on 32-bit Linux, where
+// this must still compile (and report the layer absent).
+#[allow(clippy::useless_conversion)]
 pub fn programs() -> Option<Vec<BpfProgram>> {
     let arch = TargetArch::try_from(std::env::consts::ARCH).ok()?;
-    let mut denied: BTreeMap<i64, Vec<SeccompRule>> =
-        DENIED.iter().map(|&nr| (nr as i64, Vec::new())).collect();
+    let mut denied: BTreeMap<i64, Vec<SeccompRule>> = DENIED
+        .iter()
+        .map(|&nr| (i64::from(nr), Vec::new()))
+        .collect();
     // `clone` whose flags (the low 32 bits of its first argument) hold any namespace flag:
     // one rule per flag, any of which matches.
     let clone_rules = NAMESPACE_FLAGS
@@ -91,7 +96,7 @@ pub fn programs() -> Option<Vec<BpfProgram>> {
         })
         .collect::<Result<Vec<_>, _>>()
         .ok()?;
-    denied.insert(libc::SYS_clone as i64, clone_rules);
+    denied.insert(i64::from(libc::SYS_clone), clone_rules);
     let eperm = SeccompAction::Errno(libc::EPERM as u32);
     let compile = |rules, action| {
         let filter = SeccompFilter::new(rules, SeccompAction::Allow, action, arch).ok()?;
@@ -100,7 +105,7 @@ pub fn programs() -> Option<Vec<BpfProgram>> {
     let mut programs = vec![
         compile(denied, eperm)?,
         compile(
-            BTreeMap::from([(libc::SYS_clone3 as i64, Vec::new())]),
+            BTreeMap::from([(i64::from(libc::SYS_clone3), Vec::new())]),
             SeccompAction::Errno(libc::ENOSYS as u32),
         )?,
     ];
