@@ -103,32 +103,14 @@ pub(crate) fn parse(
         };
         RecipeError::config(location, e.message())
     })?;
-    let at = |span: std::ops::Range<usize>, section: &str| {
-        format!(
-            "{origin}:{}: [{section}]",
-            grpo_base::line_at(text, span.start)
-        )
-    };
     let grpo = match file.grpo {
-        Some(grpo) => {
-            let span = grpo.span();
-            let grpo = grpo.into_inner();
-            grpo.validate()
-                .map_err(|e| RecipeError::config(at(span, "grpo"), e))?;
-            grpo
-        }
+        Some(grpo) => checked(grpo, "grpo", GrpoConfig::validate, text, origin)?,
         None => GrpoConfig::default(),
     };
-    let sft = match file.sft {
-        Some(sft) => {
-            let span = sft.span();
-            let sft = sft.into_inner();
-            sft.validate()
-                .map_err(|e| RecipeError::config(at(span, "sft"), e))?;
-            Some(sft)
-        }
-        None => None,
-    };
+    let sft = file
+        .sft
+        .map(|sft| checked(sft, "sft", SftConfig::validate, text, origin))
+        .transpose()?;
     let verifiers =
         registry.verifiers_from_entries(file.verifiers, file.time_budget_s, text, origin)?;
     let config = RunConfig {
@@ -141,4 +123,18 @@ pub(crate) fn parse(
         grpo,
     };
     Ok((config, verifiers))
+}
+
+/// A section's value after its own check, whose error is placed at the section's line.
+fn checked<T>(
+    section: Spanned<T>,
+    name: &str,
+    validate: fn(&T) -> grpo_trainer::Result<()>,
+    text: &str,
+    origin: &str,
+) -> Result<T> {
+    let line = grpo_base::line_at(text, section.span().start);
+    let value = section.into_inner();
+    validate(&value).map_err(|e| RecipeError::config(format!("{origin}:{line}: [{name}]"), e))?;
+    Ok(value)
 }
