@@ -20,6 +20,10 @@ pub struct TrainArgs {
     resume: bool,
     #[arg(long, value_enum, default_value_t)]
     device: Backend,
+    /// Run the recipe this many times (seeds + 0, + 1, …, each in `seed-K/`) and report every
+    /// arm and split as a mean with its 95% interval.
+    #[arg(long, default_value_t = 1)]
+    seeds: usize,
 }
 
 pub fn train(args: &TrainArgs) -> Result<()> {
@@ -28,6 +32,17 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(&run.config.name));
+    if args.seeds > 1 {
+        let started = std::time::Instant::now();
+        let summary = run.execute_seeds(&out, &args.device.device()?, args.seeds, args.resume)?;
+        println!("{}", summary.markdown());
+        eprintln!(
+            "{:.0} s; every seed's results and the summary in {}",
+            started.elapsed().as_secs_f64(),
+            out.display()
+        );
+        return Ok(());
+    }
     let results = run.execute(&out, &args.device.device()?, args.resume)?;
     println!("{}", results.markdown());
     eprintln!(

@@ -172,3 +172,50 @@ fn every_example_warm_up_writes_what_its_verifiers_reward() {
         }
     }
 }
+
+/// Two seeds of the miniature: each seed a whole run in its own directory, one summary over
+/// them, and a resumed sweep reads finished seeds back instead of running them again.
+#[test]
+fn a_seed_sweep_runs_each_seed_and_summarizes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = Run::from_str(MINIATURE, "miniature.toml").unwrap();
+    run.config.grpo.max_steps = 3;
+    run.config.grpo.eval_steps = None;
+    let summary = run
+        .execute_seeds(dir.path(), &Device::flex(), 2, false)
+        .unwrap();
+    assert_eq!(summary.seeds, [3, 4]);
+    assert_eq!(summary.runs.len(), 2);
+    for k in 0..2 {
+        let seed_dir = dir.path().join(format!("seed-{k}"));
+        assert!(seed_dir.join("results.json").exists());
+        let saved = std::fs::read_to_string(seed_dir.join("run.toml")).unwrap();
+        assert_eq!(
+            saved.contains("replicate 1 of a seed sweep"),
+            k == 1,
+            "{saved}"
+        );
+    }
+    // Each arm × split is the mean of the two seeds' figures.
+    let grpo = &summary.arms["grpo"]["test"];
+    assert_eq!(grpo.n, 2);
+    let values: Vec<f64> = summary
+        .runs
+        .iter()
+        .map(|r| r.arms["grpo"]["test"])
+        .collect();
+    assert!((grpo.mean - (values[0] + values[1]) / 2.0).abs() < 1e-12);
+    let table = std::fs::read_to_string(dir.path().join("results.md")).unwrap();
+    assert!(table.contains("over 2 seeds (3, 4)"), "{table}");
+    // Resumed: finished seeds are read back, not run again (a marked wall time comes back).
+    let saved = dir.path().join("seed-1/results.json");
+    let mut marked: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    marked["wall_s"] = serde_json::json!(12345.0);
+    std::fs::write(&saved, marked.to_string()).unwrap();
+    let again = run
+        .execute_seeds(dir.path(), &Device::flex(), 2, true)
+        .unwrap();
+    assert_eq!(again.runs[1].wall_s, 12345.0);
+    assert_eq!(again.runs[1].arms, summary.runs[1].arms);
+}

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use grpo::device::Backend;
-use grpo::recipe::{Results, Run};
+use grpo::recipe::Run;
 
 /// Command-line options every recipe example takes.
 #[derive(Parser)]
@@ -23,10 +23,13 @@ pub struct ExampleArgs {
     /// Override `grpo.max_steps` (a quick look, or a plumbing check).
     #[arg(long)]
     pub grpo_steps: Option<usize>,
+    /// Run the recipe this many times (seeds + 0, + 1, …) and print means with 95% intervals.
+    #[arg(long, default_value_t = 1)]
+    pub seeds: usize,
 }
 
 /// Parses [`ExampleArgs`], runs the recipe `text` (from `origin`), prints the results table.
-pub fn example_main(text: &str, origin: &str) -> anyhow::Result<Results> {
+pub fn example_main(text: &str, origin: &str) -> anyhow::Result<()> {
     let args = ExampleArgs::parse();
     let mut run = Run::from_str(text, origin)?;
     if let Some(dir) = args.model {
@@ -38,6 +41,17 @@ pub fn example_main(text: &str, origin: &str) -> anyhow::Result<Results> {
     let out = args
         .out
         .unwrap_or_else(|| PathBuf::from("runs").join(&run.config.name));
+    if args.seeds > 1 {
+        let started = std::time::Instant::now();
+        let summary = run.execute_seeds(&out, &args.device.device()?, args.seeds, args.resume)?;
+        println!("\n{}", summary.markdown());
+        println!(
+            "{:.0} s in all; every seed's results and the summary in {}",
+            started.elapsed().as_secs_f64(),
+            out.display()
+        );
+        return Ok(());
+    }
     let results = run.execute(&out, &args.device.device()?, args.resume)?;
     println!(
         "\nGreedy accuracy (pass@1) per split, {:.0} s in all:\n",
@@ -54,5 +68,5 @@ pub fn example_main(text: &str, origin: &str) -> anyhow::Result<Results> {
             .join(", ")
     );
     println!("written to {}", out.display());
-    Ok(results)
+    Ok(())
 }

@@ -25,9 +25,12 @@ pub mod chart;
 mod config;
 mod error;
 mod run;
+mod seeds;
+pub mod stats;
 mod task;
 
 pub use config::{ModelConfig, RunConfig};
 pub use error::{RecipeError, Result};
 pub use run::{Results, Run, load_model};
+pub use seeds::{SeedResults, summarize};
 pub use task::{EvalSet, Files, Generated, TaskConfig};

@@ -16,7 +16,7 @@ use grpo_trainer::{
     EvalSettings, GrpoTrainer, Metrics, SftConfig, SftTrainer, evaluate, read_metrics,
 };
 use grpo_verifiers::{Registry, VerifierSet};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::chart::run_charts;
 use crate::config::{RunConfig, parse};
@@ -24,9 +24,12 @@ use crate::error::{RecipeError, Result};
 use crate::task::EvalSet;
 
 /// Accuracy (greedy pass@1) per split for each arm, and timings.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Results {
     pub arms: BTreeMap<String, BTreeMap<String, f64>>,
+    /// The problems each split was evaluated on.
+    #[serde(default)]
+    pub rows: BTreeMap<String, usize>,
     pub wall_s: f64,
     pub phases_s: BTreeMap<String, f64>,
 }
@@ -86,7 +89,7 @@ pub fn load_model(dir: &Path, device: &Device) -> Result<(CausalLm, Arc<dyn Toke
 pub struct Run {
     pub config: RunConfig,
     pub verifiers: VerifierSet,
-    text: String,
+    pub(crate) text: String,
 }
 
 impl Run {
@@ -281,6 +284,10 @@ impl Run {
         phases.insert("evaluation".to_owned(), eval_s);
         let results = Results {
             arms,
+            rows: sets
+                .iter()
+                .map(|(name, rows)| (name.clone(), rows.len()))
+                .collect(),
             wall_s: started.elapsed().as_secs_f64(),
             phases_s: phases,
         };
@@ -323,7 +330,7 @@ fn summary(accuracy: &BTreeMap<String, f64>) -> String {
         .join(", ")
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut file = grpo_base::AtomicFile::create(path)?;
     file.writer()
         .write_all(bytes)
