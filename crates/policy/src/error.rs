@@ -35,6 +35,9 @@ pub enum PolicyError {
     Checkpoint { path: PathBuf, message: String },
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+    /// A chat template that does not compile, or that refused a conversation.
+    #[error("chat template: {0}")]
+    ChatTemplate(String),
 }
 
 impl From<grpo_base::WriteError> for PolicyError {

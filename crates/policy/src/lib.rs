@@ -22,7 +22,7 @@ pub use error::{PolicyError, Result};
 pub use language_model::{LanguageModel, ModelCache};
 pub use logprobs::{CompletionLogits, GroupedCompletions, entropy, logsumexp, token_logprobs};
 pub use model::{Attention, CausalLm, Decoder, DecoderLayer, Mlp};
-pub use tokenizer::{ByteTokenizer, HfTokenizer, Tokenizer};
+pub use tokenizer::{ByteTokenizer, ChatMessage, ChatTemplate, HfTokenizer, Tokenizer};
 
 /// burn, as this crate uses it (so downstream crates name the same version).
 pub use burn;

@@ -52,6 +52,12 @@ pub struct RunConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
     pub dir: Option<PathBuf>,
+    /// Render every prompt with the model's chat template (`chat_template` in the directory's
+    /// `tokenizer_config.json`) as one user turn plus the assistant's opening, as TRL does for
+    /// conversational data; an instruct model expects it.
+    pub chat_template: bool,
+    /// With `chat_template`: a system turn before each prompt.
+    pub system_prompt: Option<String>,
     pub hidden_size: usize,
     pub num_hidden_layers: usize,
     pub num_attention_heads: usize,
@@ -62,6 +68,8 @@ impl Default for ModelConfig {
     fn default() -> Self {
         ModelConfig {
             dir: None,
+            chat_template: false,
+            system_prompt: None,
             hidden_size: 128,
             num_hidden_layers: 2,
             num_attention_heads: 4,

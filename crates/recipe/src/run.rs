@@ -11,7 +11,9 @@ use std::time::Instant;
 use grpo_data::{Dataset, Row};
 use grpo_policy::burn::module::Module;
 use grpo_policy::burn::tensor::Device;
-use grpo_policy::{ByteTokenizer, CausalLm, HfTokenizer, LmConfig, Tokenizer};
+use grpo_policy::{
+    ByteTokenizer, CausalLm, ChatMessage, ChatTemplate, HfTokenizer, LmConfig, Tokenizer,
+};
 use grpo_trainer::{
     EvalSettings, GrpoTrainer, Metrics, SftConfig, SftTrainer, evaluate, read_metrics,
 };
@@ -120,9 +122,43 @@ impl Run {
         })
     }
 
-    /// The training rows and the evaluation sets, by split name.
+    /// The training rows and the evaluation sets, by split name (prompts rendered with the
+    /// model's chat template when `[model] chat_template = true`).
     pub fn data(&self) -> Result<(Vec<Row>, Vec<EvalSet>)> {
-        self.config.task.rows(self.config.seed)
+        let (train, sets) = self.config.task.rows(self.config.seed)?;
+        let model = &self.config.model;
+        if !model.chat_template {
+            return Ok((train, sets));
+        }
+        let missing = |why: &str| RecipeError::config("[model] chat_template", why);
+        let dir = model
+            .dir
+            .as_ref()
+            .ok_or_else(|| missing("needs `dir`, a model directory with a chat template"))?;
+        let template = ChatTemplate::from_dir(dir)?.ok_or_else(|| {
+            missing(&format!(
+                "{} has no `chat_template` in tokenizer_config.json",
+                dir.display()
+            ))
+        })?;
+        let render = |rows: Vec<Row>| -> Result<Vec<Row>> {
+            rows.into_iter()
+                .map(|row| {
+                    let mut messages = Vec::new();
+                    if let Some(system) = &model.system_prompt {
+                        messages.push(ChatMessage::new("system", system));
+                    }
+                    messages.push(ChatMessage::new("user", row.prompt()));
+                    let prompt = template.render(&messages, true)?;
+                    Ok(row.with("prompt", prompt))
+                })
+                .collect()
+        };
+        let sets = sets
+            .into_iter()
+            .map(|(name, rows)| Ok((name, render(rows)?)))
+            .collect::<Result<_>>()?;
+        Ok((render(train)?, sets))
     }
 
     /// The model to start from and its tokenizer.

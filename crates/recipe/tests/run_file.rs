@@ -128,3 +128,35 @@ fn prompts_are_wrapped_and_evaluation_rows_are_not_training_rows() {
     let seen: std::collections::HashSet<&str> = train.iter().map(|r| r.prompt()).collect();
     assert!(test.iter().all(|r| !seen.contains(r.prompt())));
 }
+
+#[test]
+fn prompts_take_the_models_chat_template() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("tokenizer_config.json"),
+        r#"{"chat_template": "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}"}"#,
+    )
+    .unwrap();
+    let text = format!(
+        "{HEAD}[model]\ndir = {:?}\nchat_template = true\nsystem_prompt = \"Be brief.\"\n\
+         [task]\nkind = \"arithmetic\"\ntrain_rows = 3\neval_rows = 2\nprompt_suffix = \"!\"\n",
+        dir.path()
+    );
+    let run = Run::from_str(&text, "run.toml").unwrap();
+    let (train, sets) = run.data().unwrap();
+    for row in train.iter().chain(&sets[0].1) {
+        let prompt = row.prompt();
+        assert!(
+            prompt.starts_with("<|system|>Be brief.\n<|user|>")
+                && prompt.ends_with("!\n<|assistant|>"),
+            "{prompt:?}"
+        );
+    }
+    // A model without a template is an error naming the setting, not a silent plain prompt.
+    std::fs::write(dir.path().join("tokenizer_config.json"), "{}").unwrap();
+    let message = run.data().unwrap_err().to_string();
+    assert!(
+        message.contains("[model] chat_template") && message.contains("no `chat_template`"),
+        "{message}"
+    );
+}

@@ -1,9 +1,11 @@
 //! Tokenizers: text ↔ token ids.
 
 mod bytes;
+mod chat;
 mod hf;
 
 pub use bytes::ByteTokenizer;
+pub use chat::{ChatMessage, ChatTemplate};
 pub use hf::HfTokenizer;
 
 /// What the sampler and trainer need of a tokenizer.

@@ -1,0 +1,108 @@
+"""Chat-template fixtures: conversations rendered by transformers' own chat-template renderer
+(the code behind `apply_chat_template`), for `tests/chat_template.rs`.
+
+    python3 -m venv .venv-bench && .venv-bench/bin/pip install -r scripts/requirements-bench.txt
+    .venv-bench/bin/python crates/policy/scripts/make_chat_fixtures.py
+
+The two templates are written in the style of Qwen2's and Llama 3's (the same markers, the same
+Jinja constructs: `loop`, `set`, `trim`, `.strip()`, `raise_exception`, `bos_token`); no model is
+downloaded.
+"""
+
+import json
+import pathlib
+
+import transformers
+from transformers.utils.chat_template_utils import render_jinja_template
+
+QWEN2_STYLE = """{%- if messages[0]['role'] == 'system' %}
+    {{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}
+{%- else %}
+    {{- '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}
+{%- endif %}
+{%- for message in messages %}
+    {%- if message.role == 'system' and loop.first %}
+    {%- elif message.role in ['user', 'assistant'] %}
+        {{- '<|im_start|>' + message.role + '\\n' + message.content.strip() + '<|im_end|>\\n' }}
+    {%- else %}
+        {{- raise_exception('Conversation roles must be system, user or assistant, not ' + message.role) }}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|im_start|>assistant\\n' }}
+{%- endif %}
+"""
+
+LLAMA3_STYLE = """{% for message in messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}"""
+
+CONVERSATIONS = [
+    ([{"role": "user", "content": "What is 7 * 6?"}], True),
+    (
+        [
+            {"role": "system", "content": "Answer with a number."},
+            {"role": "user", "content": "  Half of 10, plus ½?  \n"},
+        ],
+        True,
+    ),
+    (
+        [
+            {"role": "user", "content": "2+2?"},
+            {"role": "assistant", "content": "4"},
+            {"role": "user", "content": "And 3+3?"},
+        ],
+        False,
+    ),
+]
+
+
+def render(template, messages, add_generation_prompt):
+    rendered, _ = render_jinja_template(
+        conversations=[messages],
+        chat_template=template,
+        add_generation_prompt=add_generation_prompt,
+        bos_token="<|begin_of_text|>",
+        eos_token="<|eot_id|>",
+    )
+    return rendered[0]
+
+
+def main():
+    templates = []
+    for name, template in [("qwen2_style", QWEN2_STYLE), ("llama3_style", LLAMA3_STYLE)]:
+        cases = [
+            {
+                "messages": messages,
+                "add_generation_prompt": generation,
+                "rendered": render(template, messages, generation),
+            }
+            for messages, generation in CONVERSATIONS
+        ]
+        templates.append(
+            {
+                "name": name,
+                "chat_template": template,
+                "bos_token": "<|begin_of_text|>",
+                "eos_token": "<|eot_id|>",
+                "cases": cases,
+            }
+        )
+    # A role the Qwen2-style template refuses: transformers raises with the template's message.
+    try:
+        render(QWEN2_STYLE, [{"role": "tool", "content": "x"}], True)
+        refused = None
+    except Exception as error:  # jinja2's TemplateError carries raise_exception's text
+        refused = str(error)
+    out = pathlib.Path(__file__).resolve().parent.parent / "tests/fixtures/chat_templates.json"
+    out.write_text(
+        json.dumps(
+            {"transformers": transformers.__version__, "templates": templates, "refused": refused},
+            indent=1,
+            ensure_ascii=False,
+        )
+        + "\n"
+    )
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
