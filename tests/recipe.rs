@@ -93,6 +93,8 @@ fn the_gsm8k_recipe_runs_end_to_end_on_a_tiny_hf_model() {
     )
     .unwrap();
     run.config.model.dir = Some(root.join("crates/policy/tests/fixtures/llama-tied"));
+    // The fixture is a base model without a chat template (the recipe's instruct model has one).
+    run.config.model.chat_template = false;
     let TaskConfig::Gsm8k(files) = &mut run.config.task else {
         panic!("the GSM8K recipe reads GSM8K: {:?}", run.config.task)
     };
