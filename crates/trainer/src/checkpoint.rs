@@ -102,28 +102,27 @@ pub fn latest(run_dir: &Path) -> Result<Option<PathBuf>> {
 }
 
 /// What [`load`] returns.
-pub struct Loaded<M, S> {
+pub struct Loaded<M> {
     pub model: M,
     /// On the plain (non-autodiff) device, when the checkpoint has one.
     pub reference: Option<M>,
     pub optimizer: Optimizer,
-    pub state: S,
 }
 
-/// Loads a checkpoint: the model on `device` (parameters numbered for the optimiser), the
-/// reference model if saved, the optimiser state into `optimizer`, and the trainer state.
-pub fn load<M: LanguageModel, S: DeserializeOwned>(
+/// Loads a checkpoint's tensors: the model on `device` (parameters numbered for the
+/// optimiser), the reference model if saved, and the optimiser state into `optimizer` (the
+/// trainer state is [`read_state`]'s, read first to build that optimiser).
+pub fn load<M: LanguageModel>(
     dir: &Path,
     device: &Device,
     optimizer: Optimizer,
-) -> Result<Loaded<M, S>> {
+) -> Result<Loaded<M>> {
     let fail = |message: String| TrainerError::Checkpoint {
         path: dir.to_owned(),
         message,
     };
     let model = number_parameters(M::load(dir, device)?.train());
     let optimizer = optimizer.load(&dir.join(OPTIMIZER)).map_err(fail)?;
-    let state = read_state(dir)?;
     let reference = dir.join(REFERENCE);
     let reference = if reference.exists() {
         Some(M::load(&reference, &device.clone().inner())?)
@@ -134,7 +133,6 @@ pub fn load<M: LanguageModel, S: DeserializeOwned>(
         model,
         reference,
         optimizer,
-        state,
     })
 }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use grpo_data::Epochs;
 use grpo_policy::LanguageModel;
+use grpo_policy::burn::optim::GradientsParams;
 use grpo_policy::burn::tensor::Device;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -13,7 +14,7 @@ use serde::de::DeserializeOwned;
 use crate::checkpoint::{self, State};
 use crate::error::{Result, TrainerError};
 use crate::metrics::{JsonlLog, Metrics};
-use crate::optim::{OptimSettings, Optimizer, number_parameters};
+use crate::optim::{OptimSettings, Optimizer, StepReport, number_parameters};
 use crate::progress::Progress;
 
 /// The settings of a kind of run, as the shared core needs them.
@@ -54,27 +55,29 @@ impl<M: LanguageModel, C: RunSettings> RunCore<M, C> {
     /// the checkpoint holds, if any.
     pub fn resume(run_dir: PathBuf, rows: usize, device: &Device) -> Result<(Self, Option<M>)> {
         let dir = checkpoint::newest(&run_dir)?;
-        let peek = checkpoint::read_state::<State<serde_json::Value>>(&dir)?;
-        if peek.kind != C::KIND {
-            return Err(TrainerError::Checkpoint {
-                path: dir,
-                message: format!(
-                    "written by the `{}` trainer, not the `{}` one",
-                    peek.kind,
-                    C::KIND
-                ),
-            });
+        // The config is read as JSON first: another trainer's config would not parse as `C`,
+        // and its kind says why better than the parse error would.
+        let state = checkpoint::read_state::<State<serde_json::Value>>(&dir)?;
+        let fail = |message: String| TrainerError::Checkpoint {
+            path: dir.clone(),
+            message,
+        };
+        if state.kind != C::KIND {
+            return Err(fail(format!(
+                "written by the `{}` trainer, not the `{}` one",
+                state.kind,
+                C::KIND
+            )));
         }
-        let config = checkpoint::read_state::<State<C>>(&dir)?.config;
-        let loaded = checkpoint::load::<M, State<C>>(
+        let config: C = serde_json::from_value(state.config).map_err(|e| fail(e.to_string()))?;
+        let loaded = checkpoint::load::<M>(
             &dir,
             &device.clone().autodiff(),
             Optimizer::new(config.optim()),
         )?;
-        let state = loaded.state;
-        let epochs = Epochs::resume(rows, state.config.seed(), true, state.cursor)?;
+        let epochs = Epochs::resume(rows, config.seed(), true, state.cursor)?;
         let core = RunCore::assemble(
-            state.config,
+            config,
             loaded.model,
             loaded.optimizer,
             epochs,
@@ -111,6 +114,13 @@ impl<M: LanguageModel, C: RunSettings> RunCore<M, C> {
             metrics_log,
             device,
         })
+    }
+
+    /// One optimiser step of the model with `grads` at `lr`.
+    pub fn optimizer_step(&mut self, grads: GradientsParams, lr: f64) -> StepReport {
+        let (model, report) = self.optimizer.step(self.model.clone(), grads, lr);
+        self.model = model;
+        report
     }
 
     /// Whether this step is the run's last.

@@ -239,11 +239,7 @@ impl<M: LanguageModel> SftTrainer<M> {
             for grads in shards.into_iter().filter_map(|(_, grads)| grads) {
                 accumulator.accumulate(&self.core.model, grads);
             }
-            let (model, report) =
-                self.core
-                    .optimizer
-                    .step(self.core.model.clone(), accumulator.grads(), lr);
-            self.core.model = model;
+            let report = self.core.optimizer_step(accumulator.grads(), lr);
             grad_norm = report.grad_norm;
             skipped = report.skipped;
         }

@@ -175,11 +175,7 @@ impl<M: LanguageModel> GrpoTrainer<M> {
                 skipped = true;
                 break;
             }
-            let (model, report) =
-                self.core
-                    .optimizer
-                    .step(self.core.model.clone(), accumulator.grads(), lr);
-            self.core.model = model;
+            let report = self.core.optimizer_step(accumulator.grads(), lr);
             grad_norm = report.grad_norm;
             if report.skipped {
                 skipped = true;
