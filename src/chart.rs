@@ -22,13 +22,7 @@ pub fn run(args: &PlotArgs) -> Result<()> {
     let series: Vec<Series> = args
         .keys
         .iter()
-        .map(|key| Series {
-            name: key.clone(),
-            points: metrics
-                .iter()
-                .filter_map(|m| Some((*m.get("step")?, *m.get(key)?)))
-                .collect(),
-        })
+        .map(|key| Series::from_metrics(&metrics, key, key))
         .collect();
     for s in &series {
         ensure!(

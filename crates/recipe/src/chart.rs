@@ -18,6 +18,19 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
 }
 
+impl Series {
+    /// The metric `key` over `step`, from the metrics lines that have both, named `name`.
+    pub fn from_metrics(metrics: &[Metrics], key: &str, name: &str) -> Series {
+        Series {
+            name: name.to_owned(),
+            points: metrics
+                .iter()
+                .filter_map(|m| Some((*m.get("step")?, *m.get(key)?)))
+                .collect(),
+        }
+    }
+}
+
 /// A chart: title, axis names, lines.
 pub struct Chart {
     pub title: String,
@@ -128,13 +141,7 @@ fn draw(chart: &Chart, file: &Path, x: (f64, f64), y: (f64, f64)) -> Result<()> 
 /// `accuracy.png` (greedy accuracy per split at each evaluation, from the warm-up model's at
 /// step 0), `kl.png` and `completion_length.png`.
 pub fn run_charts(metrics: &[Metrics], warmup: &BTreeMap<String, f64>, out: &Path) -> Result<()> {
-    let series = |key: &str, name: &str| Series {
-        name: name.to_owned(),
-        points: metrics
-            .iter()
-            .filter_map(|m| Some((m.get("step").copied()?, m.get(key).copied()?)))
-            .collect(),
-    };
+    let series = |key: &str, name: &str| Series::from_metrics(metrics, key, name);
     let chart = |title: &str, y_label: &str, series: Vec<Series>| Chart {
         title: title.into(),
         x_label: "step".into(),

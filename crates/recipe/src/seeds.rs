@@ -108,7 +108,7 @@ pub fn summarize(seeds: Vec<u64>, runs: Vec<Results>) -> SeedResults {
             let differences: Vec<f64> = runs
                 .iter()
                 .filter_map(|r| {
-                    Some(r.arms.get("grpo")?[split] - r.arms.get("sft_control")?[split])
+                    Some(r.arms.get("grpo")?.get(split)? - r.arms.get("sft_control")?.get(split)?)
                 })
                 .collect();
             if differences.len() == runs.len() {
