@@ -88,8 +88,8 @@ fn make(args: &MakeArgs) -> Result<()> {
         .unwrap_or_default();
     let settings: toml::Table = match &settings {
         Some(text) => toml::from_str(text).map_err(|e| {
-            let line = grpo::base::toml_line(text, &e).map_or(String::new(), |l| format!(":{l}"));
-            anyhow::anyhow!("{origin}{line}: {}", e.message())
+            let location = grpo::base::toml_location(&origin, text, &e);
+            anyhow::anyhow!("{location}: {}", e.message())
         })?,
         None => toml::Table::new(),
     };

@@ -178,10 +178,7 @@ impl Registry {
     /// Builds the verifiers a `V.toml` text describes; `origin` names it in errors.
     pub fn verifiers_from_str(&self, text: &str, origin: &str) -> Result<VerifierSet, ConfigError> {
         let document: Document = toml::from_str(text).map_err(|e| ConfigError::At {
-            location: match grpo_base::toml_line(text, &e) {
-                Some(line) => format!("{origin}:{line}"),
-                None => origin.to_owned(),
-            },
+            location: grpo_base::toml_location(origin, text, &e),
             message: e.message().to_owned(),
         })?;
         self.verifiers_from_entries(document.verifiers, document.time_budget_s, text, origin)

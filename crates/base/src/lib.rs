@@ -5,8 +5,8 @@
 //! - [`SplitMix64`]: the one random stream — the data order, the procedural tasks and the
 //!   sampler all draw from it, so a seed means the same run on every machine.
 //! - [`AtomicFile`] and [`replace`]: files (and directories) that appear whole or not at all.
-//! - [`toml_line`] / [`line_at`]: the line a TOML error points at, for messages that name
-//!   `file:line`.
+//! - [`toml_location`] / [`toml_line`] / [`line_at`]: where a TOML error points, for messages
+//!   that name `file:line`.
 //!
 //! It depends on `toml` alone (no burn), so the verifiers crate can use it too.
 
@@ -16,4 +16,4 @@ mod toml_line;
 
 pub use atomic::{AtomicFile, WriteError, replace, temp_path};
 pub use rng::{SplitMix64, mix, stable_hash};
-pub use toml_line::{line_at, toml_line};
+pub use toml_line::{line_at, toml_line, toml_location};

@@ -14,6 +14,15 @@ pub fn toml_line(text: &str, error: &toml::de::Error) -> Option<usize> {
     error.span().map(|span| line_at(text, span.start))
 }
 
+/// Where `error` (from parsing `text`, read from `origin`) is: `origin:line`, or `origin` alone
+/// when the error has no position.
+pub fn toml_location(origin: &str, text: &str, error: &toml::de::Error) -> String {
+    match toml_line(text, error) {
+        Some(line) => format!("{origin}:{line}"),
+        None => origin.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -31,5 +40,6 @@ mod tests {
         let text = "a = 1\n\n[grpo]\nbeta = = 3\n";
         let error = toml::from_str::<toml::Table>(text).unwrap_err();
         assert_eq!(toml_line(text, &error), Some(4));
+        assert_eq!(toml_location("run.toml", text, &error), "run.toml:4");
     }
 }

@@ -105,11 +105,7 @@ pub(crate) fn parse(
     registry: &Registry,
 ) -> Result<(RunConfig, VerifierSet)> {
     let file: RunFile = toml::from_str(text).map_err(|e| {
-        let location = match grpo_base::toml_line(text, &e) {
-            Some(line) => format!("{origin}:{line}"),
-            None => origin.to_owned(),
-        };
-        RecipeError::config(location, e.message())
+        RecipeError::config(grpo_base::toml_location(origin, text, &e), e.message())
     })?;
     let grpo = match file.grpo {
         Some(grpo) => checked(grpo, "grpo", GrpoConfig::validate, text, origin)?,
