@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use burn::store::{
     BurnToPyTorchAdapter, BurnpackStore, ChainAdapter, FloatCastAdapter, ModuleSnapshot,
-    PyTorchToBurnAdapter, SafetensorsStore,
+    PathFilter, PyTorchToBurnAdapter, SafetensorsStore,
 };
 use burn::tensor::{DType, Device};
 
@@ -35,8 +35,17 @@ struct HeaderEntry {
 
 impl CausalLm {
     /// Loads a model directory: a Hugging Face one (`config.json` + safetensors) or one saved
-    /// by [`CausalLm::save`] (`config.json` + `model.bpk`).
+    /// by [`CausalLm::save`] (`config.json` + `model.bpk`); with the LoRA adapter saved beside
+    /// them (PEFT's `adapter_config.json` + `adapter_model.safetensors`) attached.
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
+        let model = CausalLm::load_base(dir, device)?;
+        if CausalLm::has_adapter(dir) {
+            return model.load_adapter(dir);
+        }
+        Ok(model)
+    }
+
+    fn load_base(dir: &Path, device: &Device) -> Result<Self> {
         let config = LmConfig::from_file(&dir.join(CONFIG))?;
         let mut model = CausalLm::new(&config, device)?;
         if dir.join(BURNPACK).exists() {
@@ -101,13 +110,18 @@ impl CausalLm {
 
     /// Saves `config.json` and the weights as a Hugging Face directory (`model.safetensors`,
     /// f32, Hugging Face names and layouts): loadable by `transformers` and by [`CausalLm::load`].
+    /// LoRA adapters go beside it in PEFT's format (see [`CausalLm::save_adapter`]); merge
+    /// them first ([`CausalLm::merge_adapters`]) for one plain model.
     pub fn save_safetensors(&self, dir: &Path) -> Result<()> {
         self.write_config(dir)?;
         grpo_base::replace(&dir.join(SAFETENSORS), |tmp| {
-            let mut store = SafetensorsStore::from_file(tmp).with_to_adapter(BurnToPyTorchAdapter);
+            let mut store = SafetensorsStore::from_file(tmp)
+                .with_to_adapter(BurnToPyTorchAdapter)
+                .with_predicate(is_base_tensor);
             self.save_into(&mut store)
                 .map_err(|e| checkpoint_error(tmp, e))
-        })
+        })?;
+        self.save_adapter_if_any(dir)
     }
 
     /// Saves `config.json` and the weights in burn's burnpack format (`model.bpk`): our own
@@ -117,10 +131,19 @@ impl CausalLm {
         grpo_base::replace(&dir.join(BURNPACK), |tmp| {
             let mut store = BurnpackStore::from_file(tmp)
                 .auto_extension(false)
-                .overwrite(true);
+                .overwrite(true)
+                .with_filter(PathFilter::new().with_predicate(is_base_tensor));
             self.save_into(&mut store)
                 .map_err(|e| checkpoint_error(tmp, e))
-        })
+        })?;
+        self.save_adapter_if_any(dir)
+    }
+
+    fn save_adapter_if_any(&self, dir: &Path) -> Result<()> {
+        match self.lora() {
+            Some(_) => self.save_adapter(dir),
+            None => Ok(()),
+        }
     }
 
     fn write_config(&self, dir: &Path) -> Result<()> {
@@ -136,6 +159,12 @@ impl CausalLm {
             })
         })
     }
+}
+
+/// A base weight, not a LoRA factor (burn names those `<weight>.lora.a` / `.lora.b`): the
+/// factors are saved once, in PEFT's file.
+fn is_base_tensor(path: &str, _container: &str) -> bool {
+    !path.contains(".lora.")
 }
 
 fn checkpoint_error(path: &Path, error: impl std::fmt::Display) -> PolicyError {

@@ -20,6 +20,8 @@ pub enum PolicyError {
     InvalidFile { path: PathBuf, message: String },
     #[error("model config: `{field}` {message}")]
     InvalidConfig { field: String, message: String },
+    #[error("LoRA: `{field}` {message}")]
+    InvalidLora { field: String, message: String },
     #[error("{}: model_type `{model_type}` is not supported (supported: llama, qwen2)", path.display())]
     UnsupportedModelType { path: PathBuf, model_type: String },
     #[error("{}: tensor `{tensor}` is missing", path.display())]

@@ -62,6 +62,14 @@ pub trait LanguageModel: Module + Sync + Sized {
     /// The device the weights live on.
     fn device(&self) -> Device;
 
+    /// The frozen model this one adapts, sharing its weights, when it is an adapter on a
+    /// frozen base (LoRA): the model with its adapters off, PEFT's `disable_adapter()`. GRPO
+    /// takes it as the reference policy (β > 0), so no copy of the initial weights is kept.
+    /// By default `None`: the reference is a copy of the initial model.
+    fn without_adapters(&self) -> Option<Self> {
+        None
+    }
+
     /// An empty cache for a batch whose rows have the given left padding.
     fn new_cache(&self, padding: Vec<usize>) -> Self::Cache;
 

@@ -12,6 +12,7 @@ mod config;
 mod error;
 mod language_model;
 mod logprobs;
+mod lora;
 mod model;
 mod rope;
 mod tokenizer;
@@ -21,6 +22,7 @@ pub use config::{LmConfig, ModelType, RopeParameters, TokenIds};
 pub use error::{PolicyError, Result};
 pub use language_model::{LanguageModel, ModelCache};
 pub use logprobs::{CompletionLogits, GroupedCompletions, entropy, logsumexp, token_logprobs};
+pub use lora::{LORA_TARGETS, LoraConfig, TargetModules};
 pub use model::{Attention, CausalLm, Decoder, DecoderLayer, Mlp};
 pub use tokenizer::{ByteTokenizer, ChatMessage, ChatTemplate, HfTokenizer, Tokenizer};
 

@@ -16,6 +16,7 @@ use burn::tensor::{Device, Int, Tensor};
 use crate::cache::KvCache;
 use crate::config::LmConfig;
 use crate::language_model::{LanguageModel, ModelCache};
+use crate::lora::LoraConfig;
 use crate::rope;
 
 /// A decoder-only language model (a burn [`Module`]).
@@ -26,6 +27,12 @@ pub struct CausalLm {
     pub lm_head: Option<Linear>,
     #[module(skip)]
     config: LmConfig,
+    /// Set when LoRA adapters are attached ([`CausalLm::with_lora`]).
+    #[module(skip)]
+    lora: Option<LoraConfig>,
+    /// The adapters are skipped: the frozen base's forward (the GRPO reference).
+    #[module(skip)]
+    adapters_off: bool,
 }
 
 /// The transformer trunk.
@@ -120,11 +127,23 @@ impl CausalLm {
             },
             lm_head: (!config.tie_word_embeddings).then(|| linear(d, config.vocab_size, false)),
             config: config.clone(),
+            lora: None,
+            adapters_off: false,
         })
     }
 
     pub fn config(&self) -> &LmConfig {
         &self.config
+    }
+
+    /// The configuration of the attached LoRA adapters, if any.
+    pub fn lora(&self) -> Option<&LoraConfig> {
+        self.lora.as_ref()
+    }
+
+    pub(crate) fn with_lora_config(mut self, lora: Option<LoraConfig>) -> Self {
+        self.lora = lora;
+        self
     }
 }
 
@@ -138,6 +157,15 @@ impl LanguageModel for CausalLm {
     /// The device the weights live on.
     fn device(&self) -> Device {
         self.model.embed_tokens.weight.val().device()
+    }
+
+    /// With adapters: this model with them switched off, sharing every tensor (no copy of
+    /// the weights) — the frozen base, PEFT's `disable_adapter()`.
+    fn without_adapters(&self) -> Option<Self> {
+        self.lora.as_ref()?;
+        let mut base = self.clone();
+        base.adapters_off = true;
+        Some(base)
     }
 
     fn new_cache(&self, padding: Vec<usize>) -> KvCache {
@@ -176,6 +204,7 @@ impl LanguageModel for CausalLm {
             keys: (cos, sin),
         };
         let mask = cache.mask(seq, &device);
+        let adapters = self.lora.is_some() && !self.adapters_off;
         let mut x = self.model.embed_tokens.forward(tokens); // [batch, seq, d_model]
         for (index, layer) in self.model.layers.iter().enumerate() {
             let attended = layer.self_attn.forward(
@@ -184,9 +213,11 @@ impl LanguageModel for CausalLm {
                 &mask,
                 cache,
                 index,
+                adapters,
             );
             x = x + attended;
-            x = x.clone() + layer.mlp.forward(layer.post_attention_layernorm.forward(x));
+            let normed = layer.post_attention_layernorm.forward(x.clone());
+            x = x + layer.mlp.forward(normed, adapters);
         }
         cache.advance(seq);
         self.model.norm.forward(x)
@@ -231,16 +262,18 @@ impl Attention {
         mask: &Tensor<4>,
         cache: &mut KvCache,
         layer: usize,
+        adapters: bool,
     ) -> Tensor<3> {
         let [batch, seq, _] = x.dims();
+        let project = |linear: &Linear, x: Tensor<3>| project(linear, x, adapters);
         let (h, kv, hd) = (self.heads, self.kv_heads, self.head_dim);
         // [batch, seq, heads·head_dim] → [batch, heads, seq, head_dim]
         let split = |t: Tensor<3>, heads: usize| t.reshape([batch, seq, heads, hd]).swap_dims(1, 2);
         let (cos, sin) = &rotary.queries;
-        let q = rope::apply(split(self.q_proj.forward(x.clone()), h), cos, sin); // q/√d
+        let q = rope::apply(split(project(&self.q_proj, x.clone()), h), cos, sin); // q/√d
         let (cos, sin) = &rotary.keys;
-        let k = rope::apply(split(self.k_proj.forward(x.clone()), kv), cos, sin);
-        let v = split(self.v_proj.forward(x), kv);
+        let k = rope::apply(split(project(&self.k_proj, x.clone()), kv), cos, sin);
+        let v = split(project(&self.v_proj, x), kv);
         let (k, v) = cache.extend(layer, k, v); // [batch, kv_heads, total, head_dim]
         let total = k.dims()[2];
         // Each key/value head serves group = heads/kv_heads query heads (GQA, Ainslie et al.
@@ -283,14 +316,35 @@ impl Attention {
                 .reshape([batch, h, seq, hd])
         }; // [batch, heads, seq, head_dim]
         // [batch, heads, seq, head_dim] → [batch, seq, heads·head_dim]
-        self.o_proj
-            .forward(context.swap_dims(1, 2).reshape([batch, seq, h * hd]))
+        project(
+            &self.o_proj,
+            context.swap_dims(1, 2).reshape([batch, seq, h * hd]),
+        )
     }
 }
 
 impl Mlp {
-    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.down_proj
-            .forward(silu(self.gate_proj.forward(x.clone())) * self.up_proj.forward(x))
+    fn forward(&self, x: Tensor<3>, adapters: bool) -> Tensor<3> {
+        let gate = silu(project(&self.gate_proj, x.clone(), adapters));
+        let up = project(&self.up_proj, x, adapters);
+        project(&self.down_proj, gate * up, adapters)
+    }
+}
+
+/// A projection `[batch, seq, d_in]` → `[batch, seq, d_out]`: `x·W₀ + b`, plus the LoRA
+/// update `scale·(x·A)·B` when the weight has an adapter and `adapters` is on (Hu et al.
+/// 2021, eq. 3). The update is applied to `x`, never folded into `W₀` (burn's `Param::val`
+/// would), so no weight-sized tensor or gradient is formed — see `lora.rs`.
+fn project(linear: &Linear, x: Tensor<3>, adapters: bool) -> Tensor<3> {
+    let weight = &linear.weight;
+    let bias = linear.bias.as_ref().map(|b| b.val());
+    match weight.adapter().filter(|_| adapters) {
+        None => burn::tensor::module::linear(x, weight.base(), bias),
+        Some(lora) => {
+            let low = burn::tensor::module::linear(x.clone(), lora.a.val(), None); // [batch, seq, r]
+            let update =
+                burn::tensor::module::linear(low, lora.b.val().mul_scalar(lora.scale), None);
+            burn::tensor::module::linear(x, weight.base(), bias) + update
+        }
     }
 }

@@ -84,8 +84,12 @@ impl<M: LanguageModel> GrpoTrainer<M> {
     ) -> Result<GrpoTrainer<M>> {
         config.validate()?;
         let core = RunCore::start(model, config, data.len(), run_dir)?;
-        // β = 0: no reference model at all (not even a copy of the weights).
-        let reference = (core.config.beta > 0.0).then(|| core.model.valid());
+        // β = 0: no reference model at all. A model with adapters is its own reference with
+        // them off (no copy of the weights); any other is copied as it starts.
+        let reference = (core.config.beta > 0.0).then(|| {
+            let start = core.model.valid();
+            start.without_adapters().unwrap_or(start)
+        });
         GrpoTrainer::assemble(core, reference, tokenizer, verifiers, data)
     }
 
@@ -100,8 +104,10 @@ impl<M: LanguageModel> GrpoTrainer<M> {
         device: &Device,
     ) -> Result<GrpoTrainer<M>> {
         let (core, saved) = RunCore::<M, GrpoConfig>::resume(run_dir, data.len(), device)?;
+        let base = core.model.valid().without_adapters();
         let reference = match (core.config.beta > 0.0, saved) {
             (false, _) => None,
+            (true, _) if base.is_some() => base,
             (true, Some(reference)) => Some(reference),
             (true, None) => {
                 return Err(TrainerError::Checkpoint {
@@ -201,8 +207,10 @@ impl<M: LanguageModel> GrpoTrainer<M> {
                 self.warned.insert(warning, step);
             }
         }
-        self.core
-            .log_and_checkpoint(&metrics, self.reference.as_ref())?;
+        self.core.log_and_checkpoint(
+            &metrics,
+            reference_to_save(&self.reference, &self.core.model),
+        )?;
         Ok(metrics)
     }
 
@@ -264,12 +272,21 @@ impl<M: LanguageModel> GrpoTrainer<M> {
 
     /// Writes a checkpoint of the current step into the run directory.
     pub fn save_checkpoint(&self) -> Result<PathBuf> {
-        self.core.save_checkpoint(self.reference.as_ref())
+        self.core
+            .save_checkpoint(reference_to_save(&self.reference, &self.core.model))
     }
 
     pub fn run_dir(&self) -> Option<&Path> {
         self.core.run_dir.as_deref()
     }
+}
+
+/// The reference a checkpoint must hold: a copy of the initial model — never the policy's own
+/// frozen base, which the policy's checkpoint already is.
+fn reference_to_save<'a, M: LanguageModel>(reference: &'a Option<M>, policy: &M) -> Option<&'a M> {
+    reference
+        .as_ref()
+        .filter(|_| policy.without_adapters().is_none())
 }
 
 impl RunSettings for GrpoConfig {
