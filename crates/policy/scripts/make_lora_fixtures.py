@@ -45,6 +45,7 @@ def build(root, base_name, name, seed, **lora):
     config = LoraConfig(init_lora_weights=False, lora_dropout=0.0, task_type="CAUSAL_LM", **lora)
     model = get_peft_model(model, config).eval()
     model.save_pretrained(directory)
+    (directory / "README.md").unlink()  # peft's model card: not a fixture
     tokenizer = Tokenizer.from_file(str(base_dir / "tokenizer.json"))
     cases = []
     with torch.no_grad():

@@ -728,8 +728,15 @@ fn read_factors(path: &Path, device: &Device) -> Result<BTreeMap<String, Factors
                 )));
             }
         };
-        // PyTorch's layout, [r, in] / [out, r] → burn's [in, r] / [r, out].
-        let tensor = Tensor::<2>::from_data(TensorData::new(values, shape), device).transpose();
+        // PyTorch's layout, [r, in] / [out, r] → burn's [in, r] / [r, out], transposed here
+        // so that the factor is contiguous as a fresh one is (a strided view would take
+        // other kernels and, in the last bits, break a resumed run's exactness).
+        let (rows, columns) = (shape[0], shape[1]);
+        let transposed: Vec<f32> = (0..columns)
+            .flat_map(|c| (0..rows).map(move |r| (r, c)))
+            .map(|(r, c)| values[r * columns + c])
+            .collect();
+        let tensor = Tensor::<2>::from_data(TensorData::new(transposed, [columns, rows]), device);
         halves.entry(module.to_string()).or_default()[factor] = Some(tensor);
     }
     halves

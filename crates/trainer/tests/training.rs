@@ -6,7 +6,7 @@ use std::sync::Arc;
 use grpo_data::{Dataset, Row};
 use grpo_policy::burn::module::{Module, ModuleVisitor, Param};
 use grpo_policy::burn::tensor::{Device, Tensor};
-use grpo_policy::{ByteTokenizer, CausalLm, LmConfig};
+use grpo_policy::{ByteTokenizer, CausalLm, LmConfig, LoraConfig};
 use grpo_trainer::{GrpoConfig, GrpoTrainer, LossType, Metrics, SftConfig, SftTrainer};
 use grpo_verifiers::{Member, Sample, Score, Verifier, VerifierSet, VerifyError};
 
@@ -143,6 +143,34 @@ fn read_metrics(path: &std::path::Path) -> Vec<Metrics> {
 
 #[test]
 fn a_resumed_run_repeats_the_uninterrupted_one_exactly() {
+    // One initial model for both runs: the device's seeded generator is shared with tests
+    // running in parallel, so two `tiny_model(1)` calls need not agree.
+    let dir = resumed_run_repeats_the_uninterrupted_one(tiny_model(1));
+    // The reference (the initial model) travels with each checkpoint.
+    assert!(
+        dir.path()
+            .join("interrupted/checkpoint-000006/reference")
+            .exists()
+    );
+}
+
+#[test]
+fn a_resumed_lora_run_repeats_the_uninterrupted_one_exactly() {
+    let dir = resumed_run_repeats_the_uninterrupted_one(lora_model());
+    // The reference is the policy's base: checkpoints hold no copy of it, but the adapter.
+    let checkpoint = dir.path().join("interrupted/checkpoint-000006");
+    assert!(!checkpoint.join("reference").exists());
+    assert!(checkpoint.join("adapter_model.safetensors").exists());
+}
+
+fn lora_model() -> CausalLm {
+    let lora = LoraConfig::new(4, 8.0, &["q_proj", "v_proj", "down_proj"]);
+    tiny_model(1).with_lora(&lora).unwrap()
+}
+
+/// Runs 6 steps straight, and 4 steps (checkpoint at 3) then a resume from step 3, from the
+/// same `initial` model; asserts their metrics agree bitwise. Returns the runs' directory.
+fn resumed_run_repeats_the_uninterrupted_one(initial: CausalLm) -> tempfile::TempDir {
     // KL to the reference and μ = 2 make the checkpoint carry everything there is.
     let config = GrpoConfig {
         max_steps: 6,
@@ -154,9 +182,6 @@ fn a_resumed_run_repeats_the_uninterrupted_one_exactly() {
     };
     let dir = tempfile::tempdir().unwrap();
     let (straight, interrupted) = (dir.path().join("straight"), dir.path().join("interrupted"));
-    // One initial model for both runs: the device's seeded generator is shared with tests
-    // running in parallel, so two `tiny_model(1)` calls need not agree.
-    let initial = tiny_model(1);
     trainer_from(initial.clone(), config.clone(), Some(straight.clone()))
         .train()
         .unwrap();
@@ -186,6 +211,57 @@ fn a_resumed_run_repeats_the_uninterrupted_one_exactly() {
     assert!(a.iter().any(|m| m["kl"] > 0.0));
     let completions = std::fs::read_to_string(interrupted.join("completions.jsonl")).unwrap();
     assert_eq!(completions.lines().count(), 12);
+    dir
+}
+
+#[test]
+fn lora_trains_only_the_adapters_and_its_reference_is_the_base() {
+    let config = GrpoConfig {
+        max_steps: 4,
+        beta: 0.04,
+        ..config()
+    };
+    let model = lora_model();
+    let before = weights_by_kind(&model);
+    let mut trainer = trainer_from(model, config, None);
+    let metrics = trainer.train().unwrap();
+    let after = weights_by_kind(&trainer.model().valid());
+    assert_eq!(before.0, after.0, "every base tensor is frozen, bitwise");
+    assert_eq!(before.1.len(), 2 * 3, "A and B of three projections");
+    assert_ne!(before.1, after.1, "the adapters trained");
+    // Step 1 samples from and scores against the same weights: adapter B is zero, so the
+    // policy is its base and the KL to the reference (the base) is exactly 0; then it moves.
+    assert_eq!(metrics[0]["kl"], 0.0);
+    assert!(metrics[3]["kl"] > 0.0, "kl {}", metrics[3]["kl"]);
+}
+
+/// (base tensors, LoRA factors) of a model, each in visiting order.
+type WeightsByKind = (Vec<Vec<f32>>, Vec<Vec<f32>>);
+
+fn weights_by_kind(model: &CausalLm) -> WeightsByKind {
+    #[derive(Default)]
+    struct Collect {
+        path: Vec<String>,
+        found: WeightsByKind,
+    }
+    impl ModuleVisitor for Collect {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let values = param.val().into_data().try_to_vec::<f32>().unwrap();
+            match self.path.iter().any(|p| p == "lora") {
+                true => self.found.1.push(values),
+                false => self.found.0.push(values),
+            }
+        }
+    }
+    let mut collect = Collect::default();
+    model.visit(&mut collect);
+    collect.found
 }
 
 /// Every parameter's values, in visiting order.
