@@ -2,6 +2,7 @@
 
 mod chart;
 mod data;
+mod merge;
 mod sample;
 mod score;
 mod train;
@@ -29,6 +30,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Evaluate a model on a run config's splits (greedy pass@1).
     Eval(train::EvalArgs),
+    /// Fold a LoRA adapter into its base: one plain Hugging Face model directory.
+    Merge(merge::MergeArgs),
     /// Plot metrics of a `metrics.jsonl` over steps as a PNG.
     Plot(chart::PlotArgs),
     /// Datasets: make procedural task rows, deduplicate JSONL.
@@ -45,6 +48,7 @@ fn main() -> std::process::ExitCode {
         Command::Train(args) => train::train(&args),
         Command::Eval(args) => train::eval(&args),
         Command::Plot(args) => chart::run(&args),
+        Command::Merge(args) => merge::run(&args),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

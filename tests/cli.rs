@@ -485,3 +485,94 @@ fn train_eval_and_plot_run_a_tiny_recipe() {
         "{error}"
     );
 }
+
+#[test]
+fn merge_folds_a_peft_adapter_into_a_plain_model_with_peft_s_logits() {
+    use grpo::policy::burn::tensor::{Device, Int, Tensor, TensorData};
+    use grpo::policy::{CausalLm, LanguageModel};
+
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/crates/policy/tests/fixtures");
+    let out = tempfile::tempdir().unwrap();
+    let merged = out.path().join("merged");
+    grpo_ok(
+        &[
+            "merge",
+            "--base",
+            &format!("{fixtures}/qwen2-tied"),
+            "--adapter",
+            &format!("{fixtures}/qwen2-tied-lora"),
+            "-o",
+            merged.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(
+        merged.join("tokenizer.json").exists(),
+        "the tokenizer travels along"
+    );
+    assert!(
+        !merged.join("adapter_config.json").exists(),
+        "a plain model"
+    );
+    // peft's logits for the adapted model (crates/policy/scripts/make_lora_fixtures.py).
+    let reference: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{fixtures}/qwen2-tied-lora/reference.json")).unwrap(),
+    )
+    .unwrap();
+    let device = Device::flex();
+    let model = CausalLm::load(&merged, &device).unwrap();
+    for case in reference["cases"].as_array().unwrap() {
+        let ids: Vec<i64> = case["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|id| id.as_i64().unwrap())
+            .collect();
+        let tokens =
+            Tensor::<2, Int>::from_data(TensorData::new(ids.clone(), [1, ids.len()]), &device);
+        let mut cache = model.new_cache(vec![0]);
+        let logits: Vec<f32> = model
+            .forward(tokens, &mut cache)
+            .into_data()
+            .convert::<f32>()
+            .to_vec()
+            .unwrap();
+        let expected: Vec<f32> = case["logits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|row| {
+                row.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap() as f32)
+            })
+            .collect();
+        let diff = logits
+            .iter()
+            .zip(&expected)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(diff <= 1e-4, "merged vs peft logits: {diff}");
+    }
+
+    // A directory that holds no adapter is named.
+    let output = grpo(
+        &[
+            "merge",
+            "--base",
+            &format!("{fixtures}/qwen2-tied"),
+            "--adapter",
+            &format!("{fixtures}/qwen2-tied"),
+            "-o",
+            out.path().join("wrong").to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("qwen2-tied/adapter_config.json"),
+        "{stderr}"
+    );
+}

@@ -77,7 +77,8 @@ fn a_miniature_math_rl_run_raises_its_reward() {
 }
 
 /// The GSM8K example's recipe, end to end for two steps on the tiny Hugging Face fixture model
-/// (a plumbing check: real data, a `tokenizer.json` tokenizer, KL to a reference, checkpoints).
+/// (a plumbing check: real data, a `tokenizer.json` tokenizer, the chat template, LoRA with the
+/// base as the KL reference, checkpoints, the final adapter).
 #[test]
 fn the_gsm8k_recipe_runs_end_to_end_on_a_tiny_hf_model() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -92,9 +93,31 @@ fn the_gsm8k_recipe_runs_end_to_end_on_a_tiny_hf_model() {
         "examples/configs/gsm8k.toml",
     )
     .unwrap();
-    run.config.model.dir = Some(root.join("crates/policy/tests/fixtures/llama-tied"));
-    // The fixture is a base model without a chat template (the recipe's instruct model has one).
-    run.config.model.chat_template = false;
+    // The fixture is a base model without a chat template; the recipe's instruct model has
+    // one, so the copy gets the Qwen2-style template of the chat-template fixtures.
+    let model_dir = tempfile::tempdir().unwrap();
+    let fixture = root.join("crates/policy/tests/fixtures/llama-tied");
+    for file in ["config.json", "model.safetensors", "tokenizer.json"] {
+        std::fs::copy(fixture.join(file), model_dir.path().join(file)).unwrap();
+    }
+    let templates: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("crates/policy/tests/fixtures/chat_templates.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let qwen = &templates["templates"][0];
+    let tokenizer_config = serde_json::json!({
+        "chat_template": qwen["chat_template"],
+        "bos_token": qwen["bos_token"],
+        "eos_token": qwen["eos_token"],
+    });
+    std::fs::write(
+        model_dir.path().join("tokenizer_config.json"),
+        tokenizer_config.to_string(),
+    )
+    .unwrap();
+    run.config.model.dir = Some(model_dir.path().to_owned());
+    assert!(run.config.model.chat_template && run.config.lora.is_some());
     let TaskConfig::Gsm8k(files) = &mut run.config.task else {
         panic!("the GSM8K recipe reads GSM8K: {:?}", run.config.task)
     };
@@ -123,10 +146,23 @@ fn the_gsm8k_recipe_runs_end_to_end_on_a_tiny_hf_model() {
         "{:?}",
         results.arms
     );
-    assert!(
-        dir.path()
-            .join("grpo/checkpoint-000002/reference/model.bpk")
-            .exists()
+    // The rendered prompt went to the model.
+    let completions = std::fs::read_to_string(dir.path().join("grpo/completions.jsonl")).unwrap();
+    assert!(completions.contains("<|im_start|>user"), "{completions}");
+    // LoRA: the checkpoint holds the adapter and no reference copy; the run ends with the
+    // adapter alone, which loads back onto the model it adapts.
+    let checkpoint = dir.path().join("grpo/checkpoint-000002");
+    assert!(checkpoint.join("adapter_model.safetensors").exists());
+    assert!(!checkpoint.join("reference").exists());
+    let device = Device::flex();
+    let adapted = grpo::policy::CausalLm::load(model_dir.path(), &device)
+        .unwrap()
+        .load_adapter(&dir.path().join("grpo_adapter"))
+        .unwrap();
+    assert_eq!(
+        adapted.adapters().len(),
+        2 * 7,
+        "all-linear over both layers"
     );
 }
 

@@ -13,6 +13,8 @@
 //! splits = ["test", "ood_template", "ood_length", "ood_composition"]
 //! [task.settings]         # the task's own fields (ArithmeticTask, CountdownTask, …)
 //! max_digits = 2
+//! [lora]                  # LoraConfig (PEFT's names): GRPO and the control arm train adapters
+//! r = 16
 //! [sft]                   # SftConfig: the warm-up
 //! max_steps = 500
 //! [grpo]                  # GrpoConfig
@@ -23,6 +25,7 @@
 
 use std::path::PathBuf;
 
+use grpo_policy::LoraConfig;
 use grpo_trainer::{GrpoConfig, SftConfig};
 use grpo_verifiers::{Registry, VerifierSet};
 use serde::Deserialize;
@@ -43,6 +46,9 @@ pub struct RunConfig {
     /// Also train a control arm: the warm-up model trained with SFT for as much compute as
     /// GRPO used (counted by the trainer, [`grpo_trainer::compute`]).
     pub sft_control: bool,
+    /// Train LoRA adapters on the frozen model instead of the whole model, in the GRPO phase
+    /// and the control arm (the warm-up, if any, trains the model the adapters sit on).
+    pub lora: Option<LoraConfig>,
     pub grpo: GrpoConfig,
 }
 
@@ -91,6 +97,7 @@ struct RunFile {
     sft: Option<Spanned<SftConfig>>,
     #[serde(default)]
     sft_control: bool,
+    lora: Option<Spanned<LoraConfig>>,
     grpo: Option<Spanned<GrpoConfig>>,
     #[serde(default)]
     verifiers: Vec<Spanned<Table>>,
@@ -115,6 +122,10 @@ pub(crate) fn parse(
         .sft
         .map(|sft| checked(sft, "sft", SftConfig::validate, text, origin))
         .transpose()?;
+    let lora = file
+        .lora
+        .map(|lora| checked(lora, "lora", LoraConfig::validate, text, origin))
+        .transpose()?;
     let verifiers =
         registry.verifiers_from_entries(file.verifiers, file.time_budget_s, text, origin)?;
     let config = RunConfig {
@@ -124,16 +135,17 @@ pub(crate) fn parse(
         task: file.task,
         sft,
         sft_control: file.sft_control,
+        lora,
         grpo,
     };
     Ok((config, verifiers))
 }
 
 /// A section's value after its own check, whose error is placed at the section's line.
-fn checked<T>(
+fn checked<T, E: std::fmt::Display>(
     section: Spanned<T>,
     name: &str,
-    validate: fn(&T) -> grpo_trainer::Result<()>,
+    validate: fn(&T) -> Result<(), E>,
     text: &str,
     origin: &str,
 ) -> Result<T> {

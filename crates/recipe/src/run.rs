@@ -178,6 +178,18 @@ impl Run {
         Ok((CausalLm::new(&config, device)?, Arc::new(ByteTokenizer)))
     }
 
+    /// The model an arm trains from `start`: `start` itself, or with `[lora]` fresh adapters
+    /// on it, their initialisation seeded by (seed, arm) so that a resumed execution, which
+    /// skips the warm-up's draws, builds the same ones.
+    fn trainable(&self, start: &CausalLm, arm: &str, device: &Device) -> Result<CausalLm> {
+        let Some(lora) = &self.config.lora else {
+            return Ok(start.clone());
+        };
+        let key = grpo_base::stable_hash(arm.as_bytes(), 0);
+        device.seed(grpo_base::SplitMix64::keyed(self.config.seed, &[key]).next_u64());
+        Ok(start.clone().with_lora(lora)?)
+    }
+
     fn eval_settings(&self) -> EvalSettings {
         let g = &self.config.grpo;
         EvalSettings {
@@ -266,7 +278,7 @@ impl Run {
             )?
         } else {
             GrpoTrainer::new(
-                warm.clone(),
+                self.trainable(&warm, "grpo", device)?,
                 tokenizer.clone(),
                 self.verifiers.clone(),
                 Dataset::from_rows(train.clone()),
@@ -279,6 +291,12 @@ impl Run {
         }
         trainer.train()?;
         let grpo_model = trainer.model().valid();
+        if grpo_model.lora().is_some() {
+            // The adapter alone, as peft saves one: `grpo merge --base <warm-up or model dir>
+            // --adapter grpo_adapter -o merged` makes a plain model of it.
+            grpo_model.save_adapter(&out.join("grpo_adapter"))?;
+            eprintln!("grpo: adapter in {}", out.join("grpo_adapter").display());
+        }
         phases.insert("grpo".to_owned(), t_grpo.elapsed().as_secs_f64());
         let t = Instant::now();
         arms.insert(
@@ -296,7 +314,7 @@ impl Run {
             eprintln!("control: {steps} more SFT steps (the GRPO phase's compute)");
             let t = Instant::now();
             let mut control = SftTrainer::new(
-                warm.clone(),
+                self.trainable(&warm, "sft_control", device)?,
                 tokenizer.clone(),
                 Dataset::from_rows(train.clone()),
                 SftConfig {

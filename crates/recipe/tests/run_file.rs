@@ -160,3 +160,58 @@ fn prompts_take_the_models_chat_template() {
         "{message}"
     );
 }
+
+#[test]
+fn a_lora_section_takes_peft_s_names_and_its_errors_name_the_line() {
+    let run = Run::from_str(
+        &format!(
+            "{HEAD}[task]\nkind = \"arithmetic\"\n[lora]\nr = 16\nlora_alpha = 32\n\
+             target_modules = [\"q_proj\", \"mlp.down_proj\"]\n"
+        ),
+        "run.toml",
+    )
+    .unwrap();
+    let lora = run.config.lora.expect("a [lora] section");
+    assert_eq!((lora.r, lora.scale()), (16, 2.0));
+    assert!(lora.targets_module("model.layers.0.mlp.down_proj"));
+    assert!(!lora.targets_module("model.layers.0.self_attn.k_proj"));
+    // PEFT's defaults: r 8, alpha 8, q_proj and v_proj.
+    let run = Run::from_str(
+        &format!("{HEAD}[task]\nkind = \"arithmetic\"\n[lora]\n"),
+        "run.toml",
+    )
+    .unwrap();
+    assert_eq!(run.config.lora, Some(grpo_policy::LoraConfig::default()));
+    assert!(
+        Run::from_str(
+            &format!("{HEAD}[task]\nkind = \"arithmetic\"\n"),
+            "run.toml"
+        )
+        .unwrap()
+        .config
+        .lora
+        .is_none()
+    );
+
+    let message = error(&format!(
+        "{HEAD}[task]\nkind = \"arithmetic\"\n[lora]\nr = 0\n"
+    ));
+    assert!(
+        message.starts_with("run.toml:8: [lora]") && message.contains("`r`"),
+        "{message}"
+    );
+    let message = error(&format!(
+        "{HEAD}[task]\nkind = \"arithmetic\"\n[lora]\ntarget_modules = [\"lm_head\"]\n"
+    ));
+    assert!(
+        message.contains("[lora]") && message.contains("lm_head"),
+        "{message}"
+    );
+    let message = error(&format!(
+        "{HEAD}[task]\nkind = \"arithmetic\"\n[lora]\nrank = 4\n"
+    ));
+    assert!(
+        message.starts_with("run.toml:9:") && message.contains("rank"),
+        "{message}"
+    );
+}
