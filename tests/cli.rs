@@ -535,7 +535,7 @@ fn merge_folds_a_peft_adapter_into_a_plain_model_with_peft_s_logits() {
             .forward(tokens, &mut cache)
             .into_data()
             .convert::<f32>()
-            .to_vec()
+            .try_to_vec::<f32>()
             .unwrap();
         let expected: Vec<f32> = case["logits"]
             .as_array()

@@ -18,9 +18,14 @@ Not run by CI (it needs torch). To regenerate:
     python3 -m venv /tmp/parity && /tmp/parity/bin/pip install -r scripts/requirements-parity.txt
     /tmp/parity/bin/python crates/policy/scripts/make_lora_fixtures.py crates/policy/tests/fixtures
 
-With `--check BASE ADAPTER LOGITS` it instead loads an adapter written by grpo (see
-crates/policy/tests/lora.rs, GRPO_EXPORT_ADAPTER) onto BASE with peft and compares peft's
-logits with the ones grpo wrote beside it (LOGITS), printing the largest difference.
+With `--check BASE ADAPTER LOGITS` it instead loads an adapter written by grpo onto BASE with
+peft and compares peft's logits with grpo's (LOGITS), printing the largest difference. The
+GRPO LoRA test writes all three when asked (a tiny model, an adapter trained for 4 steps):
+
+    GRPO_EXPORT_ADAPTER=/tmp/lora cargo test --release --workspace --features ndarray,wgpu \
+        --test training lora_trains_only
+    /tmp/parity/bin/python crates/policy/scripts/make_lora_fixtures.py --check \
+        /tmp/lora /tmp/lora /tmp/lora/grpo_logits.json
 """
 import json
 import pathlib

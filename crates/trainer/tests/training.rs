@@ -233,6 +233,38 @@ fn lora_trains_only_the_adapters_and_its_reference_is_the_base() {
     // policy is its base and the KL to the reference (the base) is exactly 0; then it moves.
     assert_eq!(metrics[0]["kl"], 0.0);
     assert!(metrics[3]["kl"] > 0.0, "kl {}", metrics[3]["kl"]);
+    // For the cross-check against peft (crates/policy/scripts/make_lora_fixtures.py --check):
+    // the base as a Hugging Face directory, the trained adapter beside it, and our logits.
+    if let Some(dir) = std::env::var_os("GRPO_EXPORT_ADAPTER") {
+        export_for_peft(&trainer.model().valid(), std::path::Path::new(&dir));
+    }
+}
+
+fn export_for_peft(model: &CausalLm, dir: &std::path::Path) {
+    use grpo_policy::LanguageModel;
+    model.save_safetensors(dir).unwrap();
+    let device = Device::flex();
+    let cases: Vec<serde_json::Value> = [vec![83u32, 97, 121, 58], vec![71, 111, 58, 32, 55]]
+        .into_iter()
+        .map(|ids| {
+            let tokens = Tensor::<2, grpo_policy::burn::tensor::Int>::from_data(
+                grpo_policy::burn::tensor::TensorData::new(
+                    ids.iter().map(|&i| i as i64).collect::<Vec<_>>(),
+                    [1, ids.len()],
+                ),
+                &device,
+            );
+            let logits = model.forward(tokens, &mut model.new_cache(vec![0])); // [1, seq, vocab]
+            let [_, seq, vocab] = logits.dims();
+            let values = logits.into_data().try_to_vec::<f32>().unwrap();
+            let rows: Vec<&[f32]> = (0..seq)
+                .map(|t| &values[t * vocab..(t + 1) * vocab])
+                .collect();
+            serde_json::json!({"ids": ids, "logits": rows})
+        })
+        .collect();
+    let json = serde_json::json!({ "cases": cases }).to_string();
+    std::fs::write(dir.join("grpo_logits.json"), json).unwrap();
 }
 
 /// (base tensors, LoRA factors) of a model, each in visiting order.
