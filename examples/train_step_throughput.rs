@@ -3,8 +3,19 @@
 //! completion length and the model width.
 //!
 //! ```text
-//! cargo run --release --features ndarray,wgpu --example train_step_throughput [flex|ndarray]… [--scaling] [--shards=N]
+//! cargo run --release --features ndarray,wgpu --example train_step_throughput [flex|ndarray]… [--scaling] [--shards=N] [--lora=R] [--gradient-checkpointing] [--shape=qwen2.5-0.5b]
 //! ```
+//!
+//! `--shape=qwen2.5-0.5b` runs instead a Qwen2.5-0.5B-shaped random model (24 layers, d 896,
+//! 14/2 heads, SwiGLU 4864, vocabulary 151 936, tied) on 4 prompts × K 8 × 256 tokens in
+//! micro-batches of 8 (TRL's default), one step (no warm-up), and prints the process's peak RSS:
+//! one configuration per run, since the peak is the process's.
+//!
+//! `--gradient-checkpointing` sets `GrpoConfig::gradient_checkpointing`.
+//!
+//! `--lora=R` trains rank-R LoRA adapters on every projection (alpha 2R) instead of the whole
+//! model; the reference is then the base with the adapters off. Its GFLOP/s figure still counts
+//! a full fine-tune's arithmetic, so it reads as "full-fine-tune-equivalent".
 //!
 //! `--shards=N` sets `GrpoConfig::update_shards` and `sampling_shards` (default 0: two per
 //! core for the update, one per core for sampling; 1 runs the step on one thread apart from
@@ -21,7 +32,9 @@ use std::sync::Arc;
 
 use grpo::data::tasks::{ArithmeticTask, Split, Task};
 use grpo::policy::burn::tensor::Device;
-use grpo::policy::{ByteTokenizer, CausalLm, LmConfig, Tokenizer};
+use grpo::policy::{
+    ByteTokenizer, CausalLm, LmConfig, LoraConfig, ModelType, TargetModules, Tokenizer,
+};
 use grpo::trainer::{GrpoConfig, GrpoTrainer, LossType, Schedule};
 use grpo::verifiers::{Member, Sample, Score, Verifier, VerifierSet, VerifyError};
 
@@ -66,24 +79,75 @@ impl Verifier for DigitShare {
 /// One step's shape.
 #[derive(Debug, Clone, Copy)]
 struct Workload {
+    model: Shape,
+    prompts: usize,
+    micro_batch: usize,
     k: usize,
     completion_len: usize,
     width: usize,
     intermediate: usize,
     steps: usize,
     shards: usize,
+    /// LoRA rank on every projection; 0: full fine-tuning.
+    lora_rank: usize,
+    gradient_checkpointing: bool,
 }
 
 impl Workload {
     /// The README's benchmark workload.
     const BENCHMARK: Workload = Workload {
+        model: Shape::Benchmark,
+        prompts: 8,
+        micro_batch: 64,
         k: 8,
         completion_len: 64,
         width: 256,
         intermediate: 680,
         steps: 5,
         shards: 0,
+        lora_rank: 0,
+        gradient_checkpointing: false,
     };
+
+    /// Issue 15's memory workload.
+    const QWEN_05B: Workload = Workload {
+        model: Shape::Qwen05B,
+        prompts: 4,
+        micro_batch: 8,
+        k: 8,
+        completion_len: 256,
+        width: 896,
+        intermediate: 4864,
+        steps: 0,
+        shards: 0,
+        lora_rank: 0,
+        gradient_checkpointing: false,
+    };
+
+    fn lm_config(&self) -> LmConfig {
+        match self.model {
+            // Byte vocabulary (259), 8 heads, tied.
+            Shape::Benchmark => LmConfig::small(
+                ByteTokenizer::VOCAB_SIZE,
+                self.width,
+                4,
+                8,
+                self.intermediate,
+            ),
+            Shape::Qwen05B => {
+                let mut config = LmConfig::small(151_936, self.width, 24, 14, self.intermediate);
+                config.model_type = ModelType::Qwen2;
+                config.num_key_value_heads = Some(2);
+                config
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    Benchmark,
+    Qwen05B,
 }
 
 /// Medians over the steps after the warm-up.
@@ -102,20 +166,21 @@ fn median(mut xs: Vec<f64>) -> f64 {
 }
 
 fn measure(device: &Device, work: Workload, rows: &[grpo::data::Row]) -> anyhow::Result<Figures> {
-    const PROMPTS: usize = 8;
-    let config = LmConfig::small(
-        ByteTokenizer::VOCAB_SIZE,
-        work.width,
-        4,
-        8,
-        work.intermediate,
-    );
+    let prompts = work.prompts;
+    let config = work.lm_config();
     device.seed(0);
-    let model = CausalLm::new(&config, device)?;
+    let mut model = CausalLm::new(&config, device)?;
+    if work.lora_rank > 0 {
+        let lora = LoraConfig {
+            target_modules: TargetModules::AllLinear("all-linear".into()),
+            ..LoraConfig::new(work.lora_rank, 2.0 * work.lora_rank as f64, &[])
+        };
+        model = model.with_lora(&lora)?;
+    }
     let grpo = GrpoConfig {
-        prompts_per_step: PROMPTS,
+        prompts_per_step: prompts,
         num_generations: work.k,
-        micro_batch_size: PROMPTS * work.k,
+        micro_batch_size: work.micro_batch,
         max_completion_length: work.completion_len,
         beta: 0.04,
         loss_type: LossType::Grpo,
@@ -125,6 +190,7 @@ fn measure(device: &Device, work: Workload, rows: &[grpo::data::Row]) -> anyhow:
         log_completions: 0,
         update_shards: work.shards,
         sampling_shards: work.shards,
+        gradient_checkpointing: work.gradient_checkpointing,
         ..Default::default()
     };
     let verifiers = VerifierSet::new(vec![(Member::new("digits", DigitShare), 1.0)])?;
@@ -137,7 +203,12 @@ fn measure(device: &Device, work: Workload, rows: &[grpo::data::Row]) -> anyhow:
         None,
     )?;
     let metrics = trainer.train()?;
-    let after_warmup = &metrics[1..];
+    // `steps: 0` measures the first step itself (the 0.5 B shape: one step is minutes).
+    let after_warmup = if work.steps == 0 {
+        &metrics[..]
+    } else {
+        &metrics[1..]
+    };
     let phase = |key: &str| median(after_warmup.iter().map(|m| m[key]).collect());
     let (sample, update) = (phase("time/sample_s"), phase("time/update_s"));
     // Positions through the update: every row is (prompt + completion); forward + backward ≈ 3
@@ -145,7 +216,7 @@ fn measure(device: &Device, work: Workload, rows: &[grpo::data::Row]) -> anyhow:
     // not counted, so the rate is a lower bound). The prompt is counted once per row, as an
     // implementation without prompt sharing computes it, so rates compare across versions.
     let prompt_len = rows.iter().map(|r| r.prompt().len()).max().unwrap_or(0) as f64;
-    let completions = (PROMPTS * work.k) as f64;
+    let completions = (prompts * work.k) as f64;
     let positions = completions * (prompt_len + work.completion_len as f64);
     let flops = 4.0 * 2.0 * config.parameter_count() as f64 * positions;
     Ok(Figures {
@@ -180,20 +251,29 @@ fn main() -> anyhow::Result<()> {
         Some(n) => n.parse()?,
         None => 0,
     };
+    let lora_rank = match args.iter().find_map(|a| a.strip_prefix("--lora=")) {
+        Some(r) => r.parse()?,
+        None => 0,
+    };
+    let shape = match args.iter().find_map(|a| a.strip_prefix("--shape=")) {
+        None => Workload::BENCHMARK,
+        Some("qwen2.5-0.5b") => Workload::QWEN_05B,
+        Some(other) => anyhow::bail!("--shape={other}: the only other shape is qwen2.5-0.5b"),
+    };
     let work = Workload {
         shards,
-        ..Workload::BENCHMARK
+        lora_rank,
+        gradient_checkpointing: args.iter().any(|a| a == "--gradient-checkpointing"),
+        ..shape
     };
-    let config = LmConfig::small(
-        ByteTokenizer::VOCAB_SIZE,
-        work.width,
-        4,
-        8,
-        work.intermediate,
-    );
+    let config = work.lm_config();
     println!(
-        "model: {} parameters; {threads} threads; {} steps after a warm-up",
+        "model: {} parameters{}; {threads} threads; {} steps after a warm-up",
         config.parameter_count(),
+        match lora_rank {
+            0 => String::new(),
+            r => format!(", LoRA r {r} on every projection"),
+        },
         work.steps
     );
     for (name, device) in &devices {
@@ -210,8 +290,19 @@ fn main() -> anyhow::Result<()> {
             "grpo backend {name} step_s {:.3} sample_s {:.3} update_s {:.3} sample_tokens_per_s {:.0}",
             f.step, f.sample, f.update, f.sample_tokens_per_s
         );
+        if let Some(peak) = peak_rss_gib() {
+            println!("{name:>8}: peak RSS {peak:.2} GiB (the whole process so far)");
+        }
     }
     Ok(())
+}
+
+/// The process's peak resident set (`VmHWM`), on Linux.
+fn peak_rss_gib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / (1024.0 * 1024.0))
 }
 
 /// Step time against K, completion length and width (4 layers), one axis at a time from the

@@ -2,7 +2,8 @@
 //! (what its [`LanguageModel::save`] writes; `config.json` + `model.bpk` for `CausalLm`), the optimiser state (`optimizer.bpk`) and the trainer's state
 //! (`trainer_state.json`: step, data cursor, config), and for a KL-regularised run the
 //! reference model (`reference/`: it is the *initial* policy, which the run itself no longer
-//! holds). A checkpoint is written into a hidden
+//! holds — except for a model with adapters, whose reference is its own frozen base and is not
+//! saved twice). A checkpoint is written into a hidden
 //! temporary directory and renamed into place, so a crash leaves the previous one intact.
 
 use std::path::{Path, PathBuf};

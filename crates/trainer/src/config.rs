@@ -181,6 +181,10 @@ pub struct GrpoConfig {
     /// Parts the rollout's prompts are split into, each decoded by its own thread (0: one per
     /// core). Completions do not depend on it.
     pub sampling_shards: usize,
+    /// Recompute the memory-bound activations (element-wise passes, norms, softmax) during the
+    /// backward instead of keeping them (burn's balanced checkpointing strategy): less peak
+    /// memory for some extra arithmetic; the gradients are the same numbers.
+    pub gradient_checkpointing: bool,
 }
 
 impl Default for GrpoConfig {
@@ -232,6 +236,7 @@ impl Default for GrpoConfig {
             log_completions: 4,
             update_shards: 0,
             sampling_shards: 0,
+            gradient_checkpointing: false,
         }
     }
 }

@@ -26,6 +26,18 @@ pub(crate) trait RunSettings: Clone + Serialize + DeserializeOwned {
     fn max_steps(&self) -> usize;
     fn save_steps(&self) -> Option<usize>;
     fn save_total_limit(&self) -> Option<usize>;
+    fn gradient_checkpointing(&self) -> bool;
+}
+
+/// The autodiff counterpart of `device` a run trains on: with `checkpointing`, burn's balanced
+/// gradient checkpointing (memory-bound activations recomputed in the backward).
+fn training_device(device: &Device, checkpointing: bool) -> Device {
+    let device = device.clone().inner().autodiff();
+    if checkpointing {
+        device.gradient_checkpointing()
+    } else {
+        device
+    }
 }
 
 pub(crate) struct RunCore<M, C> {
@@ -44,7 +56,7 @@ pub(crate) struct RunCore<M, C> {
 impl<M: LanguageModel, C: RunSettings> RunCore<M, C> {
     /// A new run from `model`, moved onto its device's autodiff counterpart, over `rows` rows.
     pub fn start(model: M, config: C, rows: usize, run_dir: Option<PathBuf>) -> Result<Self> {
-        let device = model.device().inner().autodiff();
+        let device = training_device(&model.device(), config.gradient_checkpointing());
         let model = number_parameters(model.fork(&device).train());
         let epochs = Epochs::new(rows, config.seed(), true)?;
         let optimizer = Optimizer::new(config.optim());
@@ -72,7 +84,7 @@ impl<M: LanguageModel, C: RunSettings> RunCore<M, C> {
         let config: C = serde_json::from_value(state.config).map_err(|e| fail(e.to_string()))?;
         let loaded = checkpoint::load::<M>(
             &dir,
-            &device.clone().autodiff(),
+            &training_device(device, config.gradient_checkpointing()),
             Optimizer::new(config.optim()),
         )?;
         let epochs = Epochs::resume(rows, config.seed(), true, state.cursor)?;

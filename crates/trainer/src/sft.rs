@@ -48,6 +48,8 @@ pub struct SftConfig {
     /// (0: two per core, as `GrpoConfig::update_shards`). The loss is the same sum in another
     /// order.
     pub shards: usize,
+    /// As [`GrpoConfig::gradient_checkpointing`](crate::GrpoConfig::gradient_checkpointing).
+    pub gradient_checkpointing: bool,
 }
 
 impl Default for SftConfig {
@@ -68,6 +70,7 @@ impl Default for SftConfig {
             save_steps: None,
             save_total_limit: Some(3),
             shards: 0,
+            gradient_checkpointing: false,
         }
     }
 }
@@ -264,6 +267,10 @@ impl<M: LanguageModel> SftTrainer<M> {
 
 impl RunSettings for SftConfig {
     const KIND: &'static str = "sft";
+
+    fn gradient_checkpointing(&self) -> bool {
+        self.gradient_checkpointing
+    }
 
     fn optim(&self) -> OptimSettings {
         OptimSettings {

@@ -858,3 +858,28 @@ fn token_passes_count_what_a_step_runs() {
     let positions = (2 * prompts(&batch) + completions(&batch)) as f64;
     assert_eq!(update["compute/update_token_passes"], 3.0 * positions);
 }
+
+/// Gradient checkpointing recomputes activations in the backward: the same update, and a
+/// LoRA policy with it still trains its adapters only.
+#[test]
+fn gradient_checkpointing_gives_the_same_update() {
+    let initial = lora_model();
+    let update = |gradient_checkpointing: bool| {
+        let config = GrpoConfig {
+            beta: 0.04,
+            max_completion_length: 4,
+            gradient_checkpointing,
+            ..config()
+        };
+        let mut run = trainer_from(initial.clone(), config, None);
+        let batch = uneven_batch(&mut run);
+        run.update(&batch).unwrap();
+        run.model().valid()
+    };
+    let (plain, checkpointed) = (update(false), update(true));
+    let before = weights_by_kind(&initial);
+    let (a, b) = (weights_by_kind(&plain), weights_by_kind(&checkpointed));
+    assert_eq!(before.0, b.0, "the base stays frozen");
+    let apart = apart_relative_to_update(&before.1, &a.1, &b.1);
+    assert!(apart <= 1e-5, "checkpointed vs plain update: {apart}");
+}

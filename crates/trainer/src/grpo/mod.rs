@@ -292,6 +292,10 @@ fn reference_to_save<'a, M: LanguageModel>(reference: &'a Option<M>, policy: &M)
 impl RunSettings for GrpoConfig {
     const KIND: &'static str = "grpo";
 
+    fn gradient_checkpointing(&self) -> bool {
+        self.gradient_checkpointing
+    }
+
     fn optim(&self) -> OptimSettings {
         OptimSettings {
             learning_rate: self.learning_rate,
