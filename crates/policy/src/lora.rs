@@ -300,73 +300,69 @@ impl PeftAdapterConfig {
     /// (`lora_dropout` is read but not applied: a loaded adapter is used, not trained on
     /// with dropout; training goes through [`LoraConfig::validate`].)
     fn into_lora(self, path: &Path) -> Result<LoraConfig> {
-        let refuse = |field: &str, why: &str| {
-            Err(PolicyError::InvalidFile {
-                path: path.to_owned(),
-                message: format!("`{field}`: {why}"),
+        let set = |value: &Option<serde_json::Value>| {
+            value.as_ref().is_some_and(|v| {
+                !(v.is_null()
+                    || v.as_array().is_some_and(|a| a.is_empty())
+                    || v.as_str() == Some(""))
             })
         };
-        if self.peft_type != "LORA" {
-            return refuse(
+        let modules_to_save = self.modules_to_save.as_ref().is_some_and(|m| !m.is_empty());
+        // Each field that changes the adapter's math, and why it is refused.
+        let unsupported = [
+            (
+                self.peft_type != "LORA",
                 "peft_type",
-                &format!("is {:?}; only \"LORA\" adapters load here", self.peft_type),
-            );
-        }
-        if self.use_dora {
-            return refuse("use_dora", "DoRA adapters are not supported");
-        }
-        if self.bias != "none" {
-            return refuse(
-                "bias",
-                &format!("is {:?}; only \"none\" is supported", self.bias),
-            );
-        }
-        if self.fan_in_fan_out {
-            return refuse(
+                "only \"LORA\" adapters load here",
+            ),
+            (self.use_dora, "use_dora", "DoRA adapters are not supported"),
+            (self.bias != "none", "bias", "only \"none\" is supported"),
+            (
+                self.fan_in_fan_out,
                 "fan_in_fan_out",
-                "is true; the projections here are nn.Linear-shaped",
-            );
-        }
-        if self.modules_to_save.as_ref().is_some_and(|m| !m.is_empty()) {
-            return refuse(
+                "the projections here are nn.Linear-shaped",
+            ),
+            (
+                modules_to_save,
                 "modules_to_save",
                 "fully trained extra modules are not supported",
-            );
-        }
-        if self
-            .layers_to_transform
-            .as_ref()
-            .is_some_and(|l| !l.is_null())
-        {
-            return refuse(
+            ),
+            (
+                set(&self.layers_to_transform),
                 "layers_to_transform",
                 "adapting only some layers is not supported",
-            );
-        }
-        if self
-            .layer_replication
-            .as_ref()
-            .is_some_and(|l| !l.is_null())
-        {
-            return refuse("layer_replication", "replicated layers are not supported");
-        }
-        let empty = |v: &serde_json::Value| {
-            v.is_null() || v.as_array().is_some_and(|a| a.is_empty()) || v.as_str() == Some("")
-        };
-        if self.exclude_modules.as_ref().is_some_and(|e| !empty(e)) {
-            return refuse("exclude_modules", "excluding modules is not supported");
-        }
-        if self.lora_bias {
-            return refuse(
+            ),
+            (
+                set(&self.layer_replication),
+                "layer_replication",
+                "replicated layers are not supported",
+            ),
+            (
+                set(&self.exclude_modules),
+                "exclude_modules",
+                "excluding modules is not supported",
+            ),
+            (
+                self.lora_bias,
                 "lora_bias",
-                "is true; adapters with a bias are not supported",
-            );
-        }
-        if !self.rank_pattern.is_empty() {
-            return refuse("rank_pattern", "per-module ranks are not supported");
-        }
-        if !self.alpha_pattern.is_empty() {
-            return refuse("alpha_pattern", "per-module alphas are not supported");
+                "adapters with a bias are not supported",
+            ),
+            (
+                !self.rank_pattern.is_empty(),
+                "rank_pattern",
+                "per-module ranks are not supported",
+            ),
+            (
+                !self.alpha_pattern.is_empty(),
+                "alpha_pattern",
+                "per-module alphas are not supported",
+            ),
+        ];
+        if let Some((_, field, why)) = unsupported.iter().find(|(refused, ..)| *refused) {
+            return Err(PolicyError::InvalidFile {
+                path: path.to_owned(),
+                message: format!("`{field}`: {why}"),
+            });
         }
         let config = LoraConfig {
             r: self.r,

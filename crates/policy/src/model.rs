@@ -226,13 +226,15 @@ impl LanguageModel for CausalLm {
     /// The LM head: `[batch, seq, d_model]` → `[batch, seq, vocab]`.
     fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
         match &self.lm_head {
-            Some(head) => head.forward(hidden),
+            Some(head) => as_rows(hidden, |x| head.forward(x)),
             // Tied: the embedding matrix [vocab, d_model], transposed.
-            None => burn::tensor::module::linear(
-                hidden,
-                self.model.embed_tokens.weight.val().transpose(),
-                None,
-            ),
+            None => as_rows(hidden, |x| {
+                burn::tensor::module::linear(
+                    x,
+                    self.model.embed_tokens.weight.val().transpose(),
+                    None,
+                )
+            }),
         }
     }
 
@@ -338,13 +340,24 @@ impl Mlp {
 fn project(linear: &Linear, x: Tensor<3>, adapters: bool) -> Tensor<3> {
     let weight = &linear.weight;
     let bias = linear.bias.as_ref().map(|b| b.val());
-    match weight.adapter().filter(|_| adapters) {
+    as_rows(x, |x| match weight.adapter().filter(|_| adapters) {
         None => burn::tensor::module::linear(x, weight.base(), bias),
         Some(lora) => {
-            let low = burn::tensor::module::linear(x.clone(), lora.a.val(), None); // [batch, seq, r]
-            let update =
-                burn::tensor::module::linear(low, lora.b.val().mul_scalar(lora.scale), None);
+            let low = x.clone().matmul(lora.a.val()); // [rows, r]
+            let update = low.matmul(lora.b.val().mul_scalar(lora.scale));
             burn::tensor::module::linear(x, weight.base(), bias) + update
         }
-    }
+    })
+}
+
+/// `x` `[batch, seq, d]` through `f` as one `[batch·seq, d]` matrix. burn keeps a 3-D product
+/// with a shared weight batched when `seq` fills its row tiles, and under autodiff the
+/// backward of that broadcast forms one weight-sized gradient per batch row before summing
+/// them: 4.4 GB at once for the tied head of a 0.5 B model on 8 rows. As rows, the weight's
+/// gradient is one `[d, n]` product.
+fn as_rows(x: Tensor<3>, f: impl FnOnce(Tensor<2>) -> Tensor<2>) -> Tensor<3> {
+    let [batch, seq, d] = x.dims();
+    let y = f(x.reshape([batch * seq, d])); // [batch·seq, n]
+    let n = y.dims()[1];
+    y.reshape([batch, seq, n])
 }
