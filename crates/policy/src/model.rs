@@ -204,7 +204,7 @@ impl LanguageModel for CausalLm {
             keys: (cos, sin),
         };
         let mask = cache.mask(seq, &device);
-        let adapters = self.lora.is_some() && !self.adapters_off;
+        let adapters = !self.adapters_off;
         let mut x = self.model.embed_tokens.forward(tokens); // [batch, seq, d_model]
         for (index, layer) in self.model.layers.iter().enumerate() {
             let attended = layer.self_attn.forward(

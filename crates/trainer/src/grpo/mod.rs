@@ -61,7 +61,7 @@ pub struct Batch {
 /// (glibc's malloc keeps freed tensor buffers for reuse).
 pub struct GrpoTrainer<M: LanguageModel = CausalLm> {
     core: RunCore<M, GrpoConfig>,
-    reference: Option<M>,
+    reference: Option<Reference<M>>,
     tokenizer: Arc<dyn Tokenizer>,
     verifiers: VerifierSet,
     data: Dataset,
@@ -84,11 +84,13 @@ impl<M: LanguageModel> GrpoTrainer<M> {
     ) -> Result<GrpoTrainer<M>> {
         config.validate()?;
         let core = RunCore::start(model, config, data.len(), run_dir)?;
-        // β = 0: no reference model at all. A model with adapters is its own reference with
-        // them off (no copy of the weights); any other is copied as it starts.
+        // β = 0: no reference model at all.
         let reference = (core.config.beta > 0.0).then(|| {
             let start = core.model.valid();
-            start.without_adapters().unwrap_or(start)
+            match start.without_adapters() {
+                Some(base) => Reference::Base(base),
+                None => Reference::Copy(start),
+            }
         });
         GrpoTrainer::assemble(core, reference, tokenizer, verifiers, data)
     }
@@ -104,24 +106,25 @@ impl<M: LanguageModel> GrpoTrainer<M> {
         device: &Device,
     ) -> Result<GrpoTrainer<M>> {
         let (core, saved) = RunCore::<M, GrpoConfig>::resume(run_dir, data.len(), device)?;
-        let base = core.model.valid().without_adapters();
-        let reference = match (core.config.beta > 0.0, saved) {
-            (false, _) => None,
-            (true, _) if base.is_some() => base,
-            (true, Some(reference)) => Some(reference),
-            (true, None) => {
-                return Err(TrainerError::Checkpoint {
-                    path: checkpoint::newest(core.run_dir.as_deref().expect("resumed"))?,
-                    message: "beta > 0 but the checkpoint holds no reference model".into(),
-                });
-            }
+        let reference = match core.config.beta > 0.0 {
+            false => None,
+            true => match (core.model.valid().without_adapters(), saved) {
+                (Some(base), _) => Some(Reference::Base(base)),
+                (None, Some(copy)) => Some(Reference::Copy(copy)),
+                (None, None) => {
+                    return Err(TrainerError::Checkpoint {
+                        path: checkpoint::newest(core.run_dir.as_deref().expect("resumed"))?,
+                        message: "beta > 0 but the checkpoint holds no reference model".into(),
+                    });
+                }
+            },
         };
         GrpoTrainer::assemble(core, reference, tokenizer, verifiers, data)
     }
 
     fn assemble(
         core: RunCore<M, GrpoConfig>,
-        reference: Option<M>,
+        reference: Option<Reference<M>>,
         tokenizer: Arc<dyn Tokenizer>,
         verifiers: VerifierSet,
         data: Dataset,
@@ -207,10 +210,8 @@ impl<M: LanguageModel> GrpoTrainer<M> {
                 self.warned.insert(warning, step);
             }
         }
-        self.core.log_and_checkpoint(
-            &metrics,
-            reference_to_save(&self.reference, &self.core.model),
-        )?;
+        let reference = self.reference.as_ref().and_then(Reference::to_save);
+        self.core.log_and_checkpoint(&metrics, reference)?;
         Ok(metrics)
     }
 
@@ -273,7 +274,7 @@ impl<M: LanguageModel> GrpoTrainer<M> {
     /// Writes a checkpoint of the current step into the run directory.
     pub fn save_checkpoint(&self) -> Result<PathBuf> {
         self.core
-            .save_checkpoint(reference_to_save(&self.reference, &self.core.model))
+            .save_checkpoint(self.reference.as_ref().and_then(Reference::to_save))
     }
 
     pub fn run_dir(&self) -> Option<&Path> {
@@ -281,12 +282,29 @@ impl<M: LanguageModel> GrpoTrainer<M> {
     }
 }
 
-/// The reference a checkpoint must hold: a copy of the initial model — never the policy's own
-/// frozen base, which the policy's checkpoint already is.
-fn reference_to_save<'a, M: LanguageModel>(reference: &'a Option<M>, policy: &M) -> Option<&'a M> {
-    reference
-        .as_ref()
-        .filter(|_| policy.without_adapters().is_none())
+/// The reference policy of a β > 0 run.
+enum Reference<M> {
+    /// A copy of the initial model, which checkpoints carry: the run no longer holds it.
+    Copy(M),
+    /// The policy's frozen base with its adapters off ([`LanguageModel::without_adapters`]),
+    /// sharing its weights: the policy's checkpoint already holds it.
+    Base(M),
+}
+
+impl<M> Reference<M> {
+    fn model(&self) -> &M {
+        match self {
+            Reference::Copy(model) | Reference::Base(model) => model,
+        }
+    }
+
+    /// What a checkpoint must save of it.
+    fn to_save(&self) -> Option<&M> {
+        match self {
+            Reference::Copy(model) => Some(model),
+            Reference::Base(_) => None,
+        }
+    }
 }
 
 impl RunSettings for GrpoConfig {

@@ -80,7 +80,7 @@ impl<M: LanguageModel> GrpoTrainer<M> {
         };
         // μ = 1: the detached current log-probs are π_old exactly, so none are computed.
         let old = (config.num_iterations > 1).then(|| frozen(&inner));
-        let reference = self.reference.as_ref().map(frozen);
+        let reference = self.reference.as_ref().map(|r| frozen(r.model()));
 
         let (mut loss_sum, mut stats, mut entropy_sum, mut grad_norm) =
             (0.0f64, [0.0f64; stat::COUNT], 0.0f64, 0.0f32);
