@@ -199,6 +199,7 @@ impl Run {
             k: 1,
             temperature: g.temperature,
             seed: self.config.seed,
+            environment_reward_weight: g.environment_reward_weight,
         }
     }
 
@@ -212,7 +213,7 @@ impl Run {
         let settings = self.eval_settings();
         let mut out = BTreeMap::new();
         for (name, rows) in sets {
-            let result = evaluate(model, tokenizer, &self.verifiers, rows, &settings)?;
+            let result = evaluate(model, tokenizer, &self.verifiers, None, rows, &settings)?;
             out.insert(name.clone(), result.pass_at_1);
         }
         Ok(out)

@@ -27,4 +27,6 @@ pub enum SamplerError {
         "token id {id} is outside the model's vocabulary of {vocab}: tokenizer and model do not match"
     )]
     TokenOutOfVocabulary { id: u32, vocab: usize },
+    #[error("{got} episodes for {expected} completions: one episode per completion")]
+    EpisodeCount { expected: usize, got: usize },
 }

@@ -1,6 +1,9 @@
 //! The decoding loop: prefill each prompt once, repeat its cache K ways, decode every live row
 //! together, and let finished rows leave the batch.
 
+use std::collections::VecDeque;
+
+use grpo_environments::{Ending, Episode, Outcome, Response};
 use grpo_policy::burn::tensor::{Device, Int, Tensor, TensorData};
 use grpo_policy::{LanguageModel, ModelCache, Tokenizer};
 
@@ -15,8 +18,11 @@ use grpo_base::SplitMix64;
 pub enum FinishReason {
     /// An EOS or stop token, or a stop string.
     Stop,
-    /// `max_new_tokens` reached.
+    /// `max_new_tokens` reached (by the model's and the environment's tokens together, in an
+    /// episode).
     Length,
+    /// An episode wanted another turn after the model's `max_turns`-th.
+    MaxTurns,
 }
 
 /// One sampled completion.
@@ -26,16 +32,26 @@ pub struct Completion {
     pub group: usize,
     /// Which of the prompt's K samples.
     pub sample: usize,
-    /// Every sampled token, the EOS/stop token and the tokens of a stop string included (they
-    /// were sampled, so the trainer scores them).
+    /// Every token after the prompt: each sampled one, the EOS/stop token and the tokens of a
+    /// stop string included (they were sampled, so the trainer scores them), and in an episode
+    /// the observations' tokens between the model's turns.
     pub token_ids: Vec<u32>,
-    /// The decoded completion, cut before a stop string and without special tokens.
+    /// Per token: whether the model sampled it (false for an observation's tokens, which the
+    /// trainer masks out of the loss).
+    pub from_model: Vec<bool>,
+    /// The decoded completion (a whole transcript, in an episode), cut before a final stop
+    /// string and without special tokens.
     pub text: String,
-    /// Per token: log π(token) under softmax(logits / T), before top-k/top-p/min-p.
+    /// Per token: log π(token) under softmax(logits / T), before top-k/top-p/min-p; 0 for an
+    /// observation's tokens.
     pub logprobs: Vec<f32>,
     pub finish_reason: FinishReason,
     /// The stop string that ended the completion, if one did.
     pub stop_string: Option<String>,
+    /// The model's turns (1 outside episodes).
+    pub turns: usize,
+    /// In an episode, what its environment reported at the end.
+    pub outcome: Option<Outcome>,
 }
 
 /// The completions of a batch of prompts: `num_generations` per prompt, grouped by prompt.
@@ -93,8 +109,12 @@ pub struct Sampler {
 struct Live {
     index: usize,
     stream: SplitMix64,
-    /// Bytes of the text already searched for stop strings.
+    /// Bytes of the turn's text already searched for stop strings.
     checked: usize,
+    /// Where the model's current turn starts in the completion's tokens.
+    turn_start: usize,
+    /// An observation's tokens still to be fed, one per decoding step.
+    forced: VecDeque<u32>,
 }
 
 impl Sampler {
@@ -105,6 +125,57 @@ impl Sampler {
         model: &M,
         tokenizer: &dyn Tokenizer,
         prompts: &[String],
+        config: &SamplingConfig,
+    ) -> Result<Rollouts, SamplerError> {
+        self.sample_with(model, tokenizer, prompts, None, config)
+    }
+
+    /// K episodes per prompt: `episodes` holds one per completion, in output order (prompt 0's
+    /// K, then prompt 1's, …). When the model ends a turn (EOS, a stop token or stop string —
+    /// add the environment's [`turn_stops`](grpo_environments::Environment::turn_stops) to
+    /// `config.stop_strings`), its episode answers; an observation's tokens are fed through the
+    /// row's KV cache one per decoding step, batched with the other rows, and the model decodes
+    /// on after them — the transcript is never prefilled again. `max_new_tokens` bounds the
+    /// model's and the observations' tokens together; at most `max_turns` model turns. Each
+    /// episode's [`Episode::finish`] is called once, at its end. Seeded as [`sample`](Self::sample):
+    /// a row draws from its random stream only for tokens it samples, so an episode that ends
+    /// after one turn gives exactly the one-turn completion.
+    pub fn sample_episodes<M: LanguageModel>(
+        &self,
+        model: &M,
+        tokenizer: &dyn Tokenizer,
+        prompts: &[String],
+        episodes: &mut [Box<dyn Episode>],
+        max_turns: usize,
+        config: &SamplingConfig,
+    ) -> Result<Rollouts, SamplerError> {
+        if episodes.len() != prompts.len() * config.num_generations {
+            return Err(SamplerError::EpisodeCount {
+                expected: prompts.len() * config.num_generations,
+                got: episodes.len(),
+            });
+        }
+        if max_turns == 0 {
+            return Err(SamplerError::InvalidConfig {
+                field: "max_turns".into(),
+                message: "must be at least 1".into(),
+            });
+        }
+        self.sample_with(
+            model,
+            tokenizer,
+            prompts,
+            Some((episodes, max_turns)),
+            config,
+        )
+    }
+
+    fn sample_with<M: LanguageModel>(
+        &self,
+        model: &M,
+        tokenizer: &dyn Tokenizer,
+        prompts: &[String],
+        episodes: Option<(&mut [Box<dyn Episode>], usize)>,
         config: &SamplingConfig,
     ) -> Result<Rollouts, SamplerError> {
         config.validate()?;
@@ -133,16 +204,42 @@ impl Sampler {
                 (share(i), share(i + 1))
             })
             .collect();
+        // Each shard's episodes: its prompts' K each, a disjoint slice.
+        let k = config.num_generations;
+        let max_turns = episodes.as_ref().map_or(1, |e| e.1);
+        let mut shard_episodes: Vec<Option<&mut [Box<dyn Episode>]>> = match episodes {
+            None => bounds.iter().map(|_| None).collect(),
+            Some((mut rest, _)) => bounds
+                .iter()
+                .map(|&(start, end)| {
+                    let (mine, tail) = std::mem::take(&mut rest).split_at_mut((end - start) * k);
+                    rest = tail;
+                    Some(mine)
+                })
+                .collect(),
+        };
         let completions = if shards == 1 {
-            self.sample_shard(model, tokenizer, &prompt_ids, 0, config)
+            let episodes = shard_episodes.pop().flatten();
+            self.sample_shard(
+                model,
+                tokenizer,
+                &prompt_ids,
+                0,
+                episodes,
+                max_turns,
+                config,
+            )
         } else {
             std::thread::scope(|scope| {
                 let handles: Vec<_> = bounds
                     .iter()
-                    .map(|&(start, end)| {
+                    .zip(shard_episodes)
+                    .map(|(&(start, end), episodes)| {
                         let prompt_ids = &prompt_ids[start..end];
                         scope.spawn(move || {
-                            self.sample_shard(model, tokenizer, prompt_ids, start, config)
+                            self.sample_shard(
+                                model, tokenizer, prompt_ids, start, episodes, max_turns, config,
+                            )
                         })
                     })
                     .collect();
@@ -158,13 +255,17 @@ impl Sampler {
         })
     }
 
-    /// The completions of `prompt_ids`, whose first prompt is prompt `first_group` of the call.
+    /// The completions of `prompt_ids`, whose first prompt is prompt `first_group` of the call;
+    /// with `episodes`, one per completion, multi-turn.
+    #[allow(clippy::too_many_arguments)]
     fn sample_shard<M: LanguageModel>(
         &self,
         model: &M,
         tokenizer: &dyn Tokenizer,
         prompt_ids: &[Vec<u32>],
         first_group: usize,
+        mut episodes: Option<&mut [Box<dyn Episode>]>,
+        max_turns: usize,
         config: &SamplingConfig,
     ) -> Vec<Completion> {
         let k = config.num_generations;
@@ -178,10 +279,13 @@ impl Sampler {
                 group: first_group + i / k,
                 sample: i % k,
                 token_ids: Vec::new(),
+                from_model: Vec::new(),
                 text: String::new(),
                 logprobs: Vec::new(),
                 finish_reason: FinishReason::Length,
                 stop_string: None,
+                turns: 1,
+                outcome: None,
             })
             .collect();
         let mut live: Vec<Live> = (0..completions.len())
@@ -194,6 +298,8 @@ impl Sampler {
                     &[(first_group + i / k) as u64, (i % k) as u64],
                 ),
                 checked: 0,
+                turn_start: 0,
+                forced: VecDeque::new(),
             })
             .collect();
 
@@ -224,31 +330,89 @@ impl Sampler {
         }
 
         for step in 0..config.max_new_tokens {
+            // A row being fed an observation samples nothing and draws nothing.
             let uniforms: Vec<f32> = live
                 .iter_mut()
-                .map(|row| row.stream.uniform_f32())
+                .map(|row| {
+                    if row.forced.is_empty() {
+                        row.stream.uniform_f32()
+                    } else {
+                        0.0
+                    }
+                })
                 .collect();
             let (ids, logprobs) = choose(logits, &uniforms, config);
+            // The token each row feeds next: the sampled one, or its observation's next.
+            let mut fed: Vec<u32> = Vec::with_capacity(live.len());
             let mut still: Vec<usize> = Vec::with_capacity(live.len());
             for (position, row) in live.iter_mut().enumerate() {
                 let completion = &mut completions[row.index];
-                completion.token_ids.push(ids[position]);
-                completion.logprobs.push(logprobs[position]);
-                if stop_ids.contains(&ids[position]) {
-                    completion.finish_reason = FinishReason::Stop;
+                if let Some(token) = row.forced.pop_front() {
+                    completion.token_ids.push(token);
+                    completion.from_model.push(false);
+                    completion.logprobs.push(0.0);
+                    fed.push(token);
+                    if row.forced.is_empty() {
+                        row.turn_start = completion.token_ids.len();
+                        row.checked = 0;
+                    }
+                    still.push(position);
                     continue;
                 }
-                if !config.stop_strings.is_empty() {
-                    let text = tokenizer.decode(&completion.token_ids);
-                    if let Some((at, which)) = find_stop(&text, row.checked, &config.stop_strings) {
-                        completion.finish_reason = FinishReason::Stop;
-                        completion.stop_string = Some(config.stop_strings[which].clone());
-                        completion.text = text[..at].to_owned();
+                completion.token_ids.push(ids[position]);
+                completion.from_model.push(true);
+                completion.logprobs.push(logprobs[position]);
+                fed.push(ids[position]);
+                // Where the turn's text ends, if the turn ended: all of it, or the end of the
+                // stop string that ended it.
+                let mut turn_end: Option<(String, usize)> = None;
+                if stop_ids.contains(&ids[position]) {
+                    completion.finish_reason = FinishReason::Stop;
+                    if episodes.is_some() {
+                        let text = tokenizer.decode(&completion.token_ids[row.turn_start..]);
+                        let len = text.len();
+                        turn_end = Some((text, len));
+                    } else {
                         continue;
                     }
-                    row.checked = text.len();
+                } else if !config.stop_strings.is_empty() {
+                    let text = tokenizer.decode(&completion.token_ids[row.turn_start..]);
+                    if let Some((at, which)) = find_stop(&text, row.checked, &config.stop_strings) {
+                        let stop = &config.stop_strings[which];
+                        completion.finish_reason = FinishReason::Stop;
+                        completion.stop_string = Some(stop.clone());
+                        let before = tokenizer.decode(&completion.token_ids[..row.turn_start]);
+                        completion.text = before + &text[..at];
+                        if episodes.is_none() {
+                            continue;
+                        }
+                        turn_end = Some((text, at + stop.len()));
+                    } else {
+                        row.checked = text.len();
+                    }
                 }
-                still.push(position);
+                let Some((text, end)) = turn_end else {
+                    still.push(position);
+                    continue;
+                };
+                let episode = &mut episodes
+                    .as_deref_mut()
+                    .expect("a turn ends only in an episode")[row.index];
+                match episode.respond(&text[..end]) {
+                    Response::End => {}
+                    Response::Observe(_) if completion.turns == max_turns => {
+                        completion.finish_reason = FinishReason::MaxTurns;
+                    }
+                    Response::Observe(observation) => {
+                        completion.turns += 1;
+                        completion.finish_reason = FinishReason::Length;
+                        completion.stop_string = None;
+                        row.forced = tokenizer.encode(&observation).into();
+                        row.checked = 0;
+                        row.turn_start = completion.token_ids.len() + row.forced.len();
+                        still.push(position);
+                    }
+                }
             }
             if still.is_empty() || step + 1 == config.max_new_tokens {
                 break;
@@ -265,7 +429,7 @@ impl Sampler {
                 let mut keep = keep.into_iter();
                 live.retain(|_| keep.next().unwrap_or(false));
             }
-            let next: Vec<u32> = still.iter().map(|&p| ids[p]).collect();
+            let next: Vec<u32> = still.iter().map(|&p| fed[p]).collect();
             logits = if self.strategy.kv_cache {
                 let hidden = model.forward_hidden(column(&next, &device), &mut cache);
                 last_position_logits(model, hidden, 1)
@@ -290,9 +454,16 @@ impl Sampler {
                 last_position_logits(model, hidden, width)
             };
         }
-        for completion in &mut completions {
+        for (i, completion) in completions.iter_mut().enumerate() {
             if completion.stop_string.is_none() {
                 completion.text = tokenizer.decode(&completion.token_ids);
+            }
+            if let Some(episodes) = episodes.as_deref_mut() {
+                completion.outcome = Some(episodes[i].finish(match completion.finish_reason {
+                    FinishReason::Stop => Ending::Done,
+                    FinishReason::Length => Ending::Length,
+                    FinishReason::MaxTurns => Ending::MaxTurns,
+                }));
             }
         }
         completions

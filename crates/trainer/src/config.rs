@@ -152,8 +152,16 @@ pub struct GrpoConfig {
     pub top_p: f32,
     pub top_k: usize,
     pub min_p: f32,
+    /// The token budget after the prompt: with an environment, the model's and the
+    /// observations' tokens together (TRL's `max_completion_length`).
     pub max_completion_length: usize,
     pub stop_strings: Vec<String>,
+
+    // ---- environments (see `GrpoTrainer::with_environment`) ----
+    /// Model turns per episode at most (TRL's `max_tool_calling_iterations`, plus the answer).
+    pub max_turns: usize,
+    /// The weight of the environment's reward, added to the verifiers' weighted sum.
+    pub environment_reward_weight: f32,
 
     // ---- bookkeeping ----
     pub seed: u64,
@@ -227,6 +235,8 @@ impl Default for GrpoConfig {
             // TRL's default is 256; so is ours.
             max_completion_length: 256,
             stop_strings: Vec::new(),
+            max_turns: 4,
+            environment_reward_weight: 1.0,
             seed: 42,
             save_steps: None,
             save_total_limit: Some(3),
@@ -303,6 +313,7 @@ impl GrpoConfig {
             ("max_steps", self.max_steps),
             ("num_iterations", self.num_iterations),
             ("max_completion_length", self.max_completion_length),
+            ("max_turns", self.max_turns),
         ] {
             if value == 0 {
                 return fail(field, "must be at least 1".into());
@@ -393,6 +404,12 @@ impl GrpoConfig {
             && let Some(bad) = weights.iter().find(|w| !w.is_finite())
         {
             return fail("reward_weights", format!("must be finite, got {bad}"));
+        }
+        if !self.environment_reward_weight.is_finite() {
+            return fail(
+                "environment_reward_weight",
+                format!("must be finite, got {}", self.environment_reward_weight),
+            );
         }
         if self.eval_k == 0 || (self.eval_num_samples > 0 && self.eval_k > self.eval_num_samples) {
             return fail(

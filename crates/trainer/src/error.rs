@@ -36,6 +36,13 @@ pub enum TrainerError {
     Data(#[from] grpo_data::DataError),
     #[error(transparent)]
     Verifiers(#[from] grpo_verifiers::ConfigError),
+    /// The environment could not start an episode for a row.
+    #[error("environment, for the row whose prompt begins {prompt:?}: {source}")]
+    Environment {
+        prompt: String,
+        #[source]
+        source: grpo_environments::EnvironmentError,
+    },
 }
 
 impl TrainerError {

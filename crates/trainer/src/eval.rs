@@ -1,10 +1,12 @@
 //! Evaluation: greedy pass@1, pass@k with the unbiased estimator, and mean reward.
 
 use grpo_data::Row;
+use grpo_environments::Environment;
 use grpo_policy::{LanguageModel, Tokenizer};
 use grpo_sampler::{Sampler, SamplingConfig};
 use grpo_verifiers::{Sample, VerifierSet};
 
+use crate::episodes::{sample_rows, total_reward};
 use crate::error::Result;
 
 /// How to evaluate.
@@ -18,6 +20,9 @@ pub struct EvalSettings {
     /// Sampling temperature of the pass@k completions.
     pub temperature: f32,
     pub seed: u64,
+    /// The weight of an environment's reward in the mean reward (GRPO's
+    /// `environment_reward_weight`).
+    pub environment_reward_weight: f32,
 }
 
 /// The numbers for one set. A completion passes when the verifiers judge it correct
@@ -33,11 +38,13 @@ pub struct EvalResult {
 /// Prompts per sampler call: bounds memory on large sets.
 const CHUNK: usize = 64;
 
-/// Evaluates `model` (a plain, non-autodiff one) on `rows`.
+/// Evaluates `model` (a plain, non-autodiff one) on `rows`; with an environment (and its
+/// `max_turns`), each completion is an episode and the verifiers score its transcript.
 pub fn evaluate<M: LanguageModel>(
     model: &M,
     tokenizer: &dyn Tokenizer,
     verifiers: &VerifierSet,
+    environment: Option<(&dyn Environment, usize)>,
     rows: &[Row],
     settings: &EvalSettings,
 ) -> Result<EvalResult> {
@@ -52,8 +59,18 @@ pub fn evaluate<M: LanguageModel>(
     let (mut passed, mut reward_sum, mut scored) = (0usize, 0.0f64, 0usize);
     let mut pass_k_sum = 0.0f64;
     for (chunk_index, chunk) in rows.chunks(CHUNK).enumerate() {
-        let prompts: Vec<String> = chunk.iter().map(|r| r.prompt().to_owned()).collect();
-        let outcomes = score(model, tokenizer, verifiers, chunk, &prompts, &greedy)?;
+        let score = |config: &SamplingConfig| {
+            score(
+                model,
+                tokenizer,
+                verifiers,
+                environment,
+                chunk,
+                config,
+                settings,
+            )
+        };
+        let outcomes = score(&greedy)?;
         for (correct, reward) in outcomes {
             passed += correct as usize;
             if let Some(r) = reward {
@@ -68,7 +85,7 @@ pub fn evaluate<M: LanguageModel>(
                 seed: grpo_base::SplitMix64::keyed(settings.seed, &[chunk_index as u64]).next_u64(),
                 ..greedy.clone()
             };
-            let outcomes = score(model, tokenizer, verifiers, chunk, &prompts, &sampled)?;
+            let outcomes = score(&sampled)?;
             for group in outcomes.chunks(settings.num_samples) {
                 let correct = group.iter().filter(|(c, _)| *c).count();
                 pass_k_sum += pass_at_k(settings.num_samples, correct, settings.k);
@@ -92,11 +109,19 @@ fn score<M: LanguageModel>(
     model: &M,
     tokenizer: &dyn Tokenizer,
     verifiers: &VerifierSet,
+    environment: Option<(&dyn Environment, usize)>,
     rows: &[Row],
-    prompts: &[String],
     config: &SamplingConfig,
+    settings: &EvalSettings,
 ) -> Result<Vec<(bool, Option<f32>)>> {
-    let rollouts = Sampler::default().sample(model, tokenizer, prompts, config)?;
+    let rollouts = sample_rows(
+        &Sampler::default(),
+        model,
+        tokenizer,
+        rows,
+        environment,
+        config,
+    )?;
     let samples: Vec<Sample> = rollouts
         .completions
         .iter()
@@ -105,7 +130,15 @@ fn score<M: LanguageModel>(
     Ok(verifiers
         .evaluate_batch(&samples)
         .into_iter()
-        .map(|e| (e.correct == Some(true), e.reward.ok()))
+        .zip(&rollouts.completions)
+        .map(|(e, c)| {
+            let reward = total_reward(
+                e.reward.ok(),
+                c.outcome.as_ref(),
+                settings.environment_reward_weight,
+            );
+            (e.correct == Some(true), reward)
+        })
         .collect())
 }
 

@@ -16,6 +16,7 @@ mod allocator;
 mod checkpoint;
 pub mod compute;
 mod config;
+mod episodes;
 mod error;
 mod eval;
 mod grpo;

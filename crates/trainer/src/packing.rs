@@ -53,19 +53,20 @@ pub struct PackedGroups {
     pub mask: Tensor<2>,
 }
 
-/// Packs `(prompt, completion, in_loss)` rows whose prompts repeat: each distinct prompt (by
-/// its index in `prompts`) is packed once, in order of first use; a row not `in_loss` gets an
-/// all-zero mask.
+/// Packs `(prompt, completion, from_model, in_loss)` rows whose prompts repeat: each distinct
+/// prompt (by its index in `prompts`) is packed once, in order of first use. The mask is 1 on
+/// the completion tokens the model sampled (`from_model`; an environment's are context only),
+/// and all 0 for a row not `in_loss`.
 pub fn pack_groups(
     prompts: &[Vec<u32>],
-    rows: &[(usize, &[u32], bool)],
+    rows: &[(usize, &[u32], &[bool], bool)],
     pad: u32,
     device: &Device,
 ) -> PackedGroups {
     let mut used: Vec<usize> = Vec::new(); // indices into `prompts`, in order of first use
     let group: Vec<usize> = rows
         .iter()
-        .map(|&(prompt, _, _)| {
+        .map(|&(prompt, _, _, _)| {
             used.iter().position(|&u| u == prompt).unwrap_or_else(|| {
                 used.push(prompt);
                 used.len() - 1
@@ -89,14 +90,19 @@ pub fn pack_groups(
     let completion_len = rows.iter().map(|r| r.1.len()).max().unwrap_or(1).max(1);
     let mut completions = Vec::with_capacity(rows.len() * completion_len);
     let mut mask = Vec::with_capacity(rows.len() * completion_len);
-    for &(_, completion, in_loss) in rows {
+    for &(_, completion, from_model, in_loss) in rows {
         completions.extend(completion.iter().map(|&t| t as i64));
         completions.extend(std::iter::repeat_n(
             pad as i64,
             completion_len - completion.len(),
         ));
-        let on = if in_loss { 1.0f32 } else { 0.0 };
-        mask.extend((0..completion_len).map(|t| if t < completion.len() { on } else { 0.0 }));
+        mask.extend((0..completion_len).map(|t| {
+            if in_loss && t < completion.len() && from_model[t] {
+                1.0f32
+            } else {
+                0.0
+            }
+        }));
     }
     PackedGroups {
         batch: GroupedCompletions {

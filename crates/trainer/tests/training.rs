@@ -471,6 +471,7 @@ fn uneven_batch(trainer: &mut GrpoTrainer) -> grpo_trainer::Batch {
         let len = 1 + (i * 7) % 4;
         row.completion_ids.truncate(len);
         row.sampling_logprobs.truncate(len);
+        row.from_model.truncate(len);
     }
     batch
 }

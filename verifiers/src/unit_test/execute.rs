@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::sandbox::{self, Exit, Jail, Layer, Limits};
-use super::{Language, Outcome, Phase, UnitTestConfig, UnitTestRunner};
+use super::{Language, Outcome, Phase, Script, UnitTestConfig, UnitTestRunner};
 use crate::VerifyError;
 
 const HARNESS: &str = include_str!("harness.py");
@@ -115,6 +115,62 @@ impl UnitTestRunner {
         )
         .map_err(|e| sandbox_error("cannot start python", e))?;
         Ok(verdict(&out, &nonce, Phase::Run))
+    }
+
+    /// Runs `code` as a Python script (`python -I -S -B main.py`) in a fresh directory: what
+    /// a Python tool does with the model's program.
+    pub(super) fn execute_script(&self, code: &str) -> Result<Script, VerifyError> {
+        let base = self
+            .config
+            .work_dir
+            .clone()
+            .unwrap_or_else(std::env::temp_dir);
+        let dir =
+            RunDir::new(&base).map_err(|e| sandbox_error("cannot create the run directory", e))?;
+        let dir = dir.path();
+        write(dir, "main.py", code.as_bytes())?;
+        let (python, binds) = self
+            .toolchains
+            .python
+            .inside(dir, self.layers.contains(&Layer::Mountns));
+        let mut read = sandbox::system_read_paths();
+        if binds.is_empty()
+            && let Some(prefix) = &self.toolchains.python.prefix
+        {
+            read.push(prefix.clone());
+        }
+        let jail = Jail { dir, read, binds };
+        let out = sandbox::run(
+            &[
+                python.as_os_str(),
+                OsStr::new("-I"),
+                OsStr::new("-S"),
+                OsStr::new("-B"),
+                OsStr::new("main.py"),
+            ],
+            &[
+                ("PATH", OsStr::new("/usr/bin:/bin")),
+                ("LANG", OsStr::new("C.UTF-8")),
+            ],
+            &jail,
+            &self.limits(self.config.timeout_s, self.config.memory_mb),
+            &self.layers,
+            None,
+            Some(sandbox::fresh_uid()),
+        )
+        .map_err(|e| sandbox_error("cannot start python", e))?;
+        let exit = match out.exit {
+            Exit::Code(code) => code,
+            Exit::Signal(signal) => -signal,
+        };
+        Ok(Script {
+            exit,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            // The CPU-time rlimit's signal is the wall clock's backstop.
+            timed_out: out.timed_out || out.exit == Exit::Signal(libc::SIGXCPU),
+            output_limited: out.output_limited,
+        })
     }
 
     fn run_rust(

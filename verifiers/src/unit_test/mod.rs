@@ -283,6 +283,28 @@ impl UnitTestRunner {
         }
     }
 
+    /// Runs `code` as a Python script under every layer and the config's limits (`timeout_s`,
+    /// `memory_mb`, `max_output_kb`), and returns what it printed: what a Python tool for a
+    /// model does. `Err` when no sandbox can run it (this build or machine has none) or the
+    /// run could not start.
+    pub fn run_script(&self, code: &str) -> Result<Script, VerifyError> {
+        if let Some(refusal) = &self.refusal {
+            return Err(VerifyError::Other(refusal.clone()));
+        }
+        if code.len() > self.config.max_source_kb << 10 {
+            return Err(VerifyError::Other(format!(
+                "source of {} bytes is over max_source_kb = {}",
+                code.len(),
+                self.config.max_source_kb
+            )));
+        }
+        let _slot = self.acquire();
+        #[cfg(all(target_os = "linux", not(grpo_no_sandbox)))]
+        return self.execute_script(code);
+        #[cfg(not(all(target_os = "linux", not(grpo_no_sandbox))))]
+        Err(VerifyError::Other(NO_SANDBOX.into()))
+    }
+
     fn acquire(&self) -> SlotGuard<'_> {
         let (count, freed) = &self.slots;
         let mut running = count.lock().unwrap_or_else(|e| e.into_inner());
@@ -292,6 +314,19 @@ impl UnitTestRunner {
         *running += 1;
         SlotGuard(self)
     }
+}
+
+/// What a script run by [`UnitTestRunner::run_script`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    /// The exit status, or minus the signal that ended it.
+    pub exit: i32,
+    pub stdout: String,
+    pub stderr: String,
+    /// Killed at `timeout_s` (wall clock or CPU time).
+    pub timed_out: bool,
+    /// Killed for printing more than `max_output_kb`.
+    pub output_limited: bool,
 }
 
 struct SlotGuard<'a>(&'a UnitTestRunner);

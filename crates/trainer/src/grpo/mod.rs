@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use grpo_data::{Dataset, Row};
+use grpo_environments::Environment;
 use grpo_policy::burn::tensor::Device;
 use grpo_policy::{CausalLm, LanguageModel, Tokenizer};
 use grpo_verifiers::VerifierSet;
@@ -39,6 +40,9 @@ pub struct TrainRow {
     /// trainer's recomputation).
     pub sampling_logprobs: Vec<f32>,
     pub advantage: f32,
+    /// Per token of `completion_ids`: whether the model sampled it. An environment's tokens
+    /// (observations, tool results) are context only: masked out of the loss.
+    pub from_model: Vec<bool>,
     /// False when the completion takes no part in the loss (truncated under
     /// `mask_truncated_completions`).
     pub in_loss: bool,
@@ -67,6 +71,8 @@ pub struct GrpoTrainer<M: LanguageModel = CausalLm> {
     data: Dataset,
     completions_log: Option<JsonlLog>,
     eval_sets: Vec<(String, Vec<Row>)>,
+    /// With an environment, each completion is a multi-turn episode.
+    environment: Option<Arc<dyn Environment>>,
     /// The step each kind of warning was last shown at.
     warned: BTreeMap<Warning, usize>,
 }
@@ -148,6 +154,7 @@ impl<M: LanguageModel> GrpoTrainer<M> {
             data,
             completions_log,
             eval_sets: Vec::new(),
+            environment: None,
             warned: BTreeMap::new(),
         })
     }
@@ -155,6 +162,15 @@ impl<M: LanguageModel> GrpoTrainer<M> {
     /// Adds a named evaluation set, measured every `eval_steps` and at the end.
     pub fn with_eval_set(mut self, name: impl Into<String>, rows: Vec<Row>) -> Self {
         self.eval_sets.push((name.into(), rows));
+        self
+    }
+
+    /// Rolls out through `environment`: each completion is an episode of up to `max_turns`
+    /// model turns, whose observations are context the loss never trains on, and whose reward
+    /// (if it gives one) is added to the verifiers' with `environment_reward_weight`.
+    /// Evaluation runs episodes too. A resumed run needs it given again.
+    pub fn with_environment(mut self, environment: Arc<dyn Environment>) -> Self {
+        self.environment = Some(environment);
         self
     }
 
@@ -251,6 +267,7 @@ impl<M: LanguageModel> GrpoTrainer<M> {
             k: self.core.config.eval_k,
             temperature: self.core.config.temperature,
             seed: self.core.config.seed,
+            environment_reward_weight: self.core.config.environment_reward_weight,
         };
         let policy = self.core.model.valid();
         let mut metrics = Metrics::new();
@@ -259,6 +276,7 @@ impl<M: LanguageModel> GrpoTrainer<M> {
                 &policy,
                 self.tokenizer.as_ref(),
                 &self.verifiers,
+                self.environment(),
                 rows,
                 &settings,
             )?;
@@ -279,6 +297,13 @@ impl<M: LanguageModel> GrpoTrainer<M> {
 
     pub fn run_dir(&self) -> Option<&Path> {
         self.core.run_dir.as_deref()
+    }
+
+    /// The environment and its turn limit, as sampling takes them.
+    fn environment(&self) -> Option<(&dyn Environment, usize)> {
+        self.environment
+            .as_deref()
+            .map(|e| (e, self.core.config.max_turns))
     }
 }
 

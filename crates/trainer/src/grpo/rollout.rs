@@ -4,14 +4,16 @@
 use std::time::Instant;
 
 use grpo_data::Row;
-use grpo_policy::LanguageModel;
-use grpo_sampler::{FinishReason, Sampler, Strategy};
+use grpo_environments::Outcome;
+use grpo_policy::{LanguageModel, Tokenizer};
+use grpo_sampler::{Completion, FinishReason, Sampler, Strategy};
 use grpo_verifiers::{Evaluation, Sample};
 use serde_json::json;
 
 use super::metrics::sampling_metrics;
 use super::{Batch, GrpoTrainer, TrainRow};
 use crate::advantages::{advantages, groups_with_signal, overlong_penalty};
+use crate::episodes::{sample_rows, total_reward};
 use crate::error::Result;
 use crate::metrics::Metrics;
 
@@ -29,10 +31,11 @@ impl<M: LanguageModel> GrpoTrainer<M> {
         let mut kept: Vec<Group> = Vec::new();
         let mut all_rewards: Vec<Option<f32>> = Vec::new();
         let mut all_evaluations: Vec<(Evaluation, usize, FinishReason)> = Vec::new();
+        // With an environment: each episode's (turns, ending, outcome).
+        let mut episodes: Vec<(usize, FinishReason, Outcome)> = Vec::new();
         let mut rounds = 0;
         loop {
             let rows = self.data.get_many(&self.core.epochs.next_batch(b))?;
-            let prompts: Vec<String> = rows.iter().map(|r| r.prompt().to_owned()).collect();
             let seed = step_seed(config.seed, self.core.step, rounds);
             let t = Instant::now();
             let sampler = Sampler {
@@ -41,10 +44,12 @@ impl<M: LanguageModel> GrpoTrainer<M> {
                     ..Strategy::default()
                 },
             };
-            let rollouts = sampler.sample(
+            let rollouts = sample_rows(
+                &sampler,
                 &policy,
                 self.tokenizer.as_ref(),
-                &prompts,
+                &rows,
+                self.environment(),
                 &config.sampling(seed),
             )?;
             sample_s += t.elapsed().as_secs_f64();
@@ -61,7 +66,11 @@ impl<M: LanguageModel> GrpoTrainer<M> {
                 .iter()
                 .zip(&evaluations)
                 .map(|(c, e)| {
-                    let reward = e.reward.as_ref().ok().copied()?;
+                    let reward = total_reward(
+                        e.reward.as_ref().ok().copied(),
+                        c.outcome.as_ref(),
+                        config.environment_reward_weight,
+                    )?;
                     let penalty = config.overlong_buffer.map_or(0.0, |buffer| {
                         overlong_penalty(
                             c.token_ids.len(),
@@ -82,6 +91,15 @@ impl<M: LanguageModel> GrpoTrainer<M> {
             all_rewards.extend(&rewards);
             for (c, e) in rollouts.completions.iter().zip(evaluations.iter()) {
                 all_evaluations.push((e.clone(), c.token_ids.len(), c.finish_reason));
+            }
+            if self.environment.is_some() {
+                episodes.extend(rollouts.completions.iter().map(|c| {
+                    (
+                        c.turns,
+                        c.finish_reason,
+                        c.outcome.clone().unwrap_or_default(),
+                    )
+                }));
             }
             let signal = groups_with_signal(&rewards, k);
             let mut completions = rollouts.completions.into_iter();
@@ -116,6 +134,9 @@ impl<M: LanguageModel> GrpoTrainer<M> {
             k,
             &self.verifiers,
         ));
+        if self.environment.is_some() {
+            metrics.extend(episode_metrics(&episodes));
+        }
         metrics.insert("time/sample_s".into(), sample_s);
         metrics.insert("time/score_s".into(), score_s);
         metrics.insert(
@@ -141,10 +162,11 @@ impl<M: LanguageModel> GrpoTrainer<M> {
                 let Some(a) = advantage[g * k + i] else {
                     continue;
                 };
-                let truncated = completion.finish_reason == FinishReason::Length;
+                let truncated = completion.finish_reason != FinishReason::Stop;
                 batch.rows.push(TrainRow {
                     group: g,
                     completion_ids: completion.token_ids.clone(),
+                    from_model: completion.from_model.clone(),
                     sampling_logprobs: completion.logprobs.clone(),
                     advantage: a,
                     in_loss: !(config.mask_truncated_completions && truncated),
@@ -165,13 +187,23 @@ impl<M: LanguageModel> GrpoTrainer<M> {
                         )
                     })
                     .collect();
-                logged.push(json!({
+                let mut entry = json!({
                     "prompt": group.row.prompt(),
                     "completion": completion.text,
                     "reward": group.rewards[i],
                     "rewards": per_verifier,
                     "advantage": advantage[g * k + i],
-                }));
+                });
+                if let Some(outcome) = &completion.outcome {
+                    entry["transcript"] = transcript(completion, self.tokenizer.as_ref());
+                    entry["environment"] = json!({
+                        "reward": outcome.reward,
+                        "details": outcome.details,
+                        "turns": completion.turns,
+                        "finish_reason": completion.finish_reason,
+                    });
+                }
+                logged.push(entry);
             }
         }
         Ok((batch, metrics, logged))
@@ -204,4 +236,60 @@ fn sampling_passes(rollouts: &grpo_sampler::Rollouts) -> usize {
         .map(|c| c.token_ids.len().saturating_sub(1))
         .sum();
     prefill + decode
+}
+
+/// What the episodes of a step did: TRL's `tools/call_frequency` (calls per episode) and
+/// `tools/failure_frequency` (failed calls per call), the model's turns per episode, the share
+/// cut by `max_turns` (`completions/clipped_ratio` counts those and the ones cut by the token
+/// budget), and the environment's mean reward where it gave one.
+fn episode_metrics(episodes: &[(usize, FinishReason, Outcome)]) -> Metrics {
+    let n = episodes.len().max(1) as f64;
+    let calls: usize = episodes.iter().map(|e| e.2.tool_calls).sum();
+    let failures: usize = episodes.iter().map(|e| e.2.tool_failures).sum();
+    let turns: usize = episodes.iter().map(|e| e.0).sum();
+    let cut = |reason: FinishReason| episodes.iter().filter(|e| e.1 == reason).count() as f64 / n;
+    let rewards: Vec<f32> = episodes.iter().filter_map(|e| e.2.reward).collect();
+    let mut metrics = Metrics::new();
+    metrics.insert("tools/call_frequency".into(), calls as f64 / n);
+    metrics.insert(
+        "tools/failure_frequency".into(),
+        if calls == 0 {
+            0.0
+        } else {
+            failures as f64 / calls as f64
+        },
+    );
+    metrics.insert("episodes/mean_turns".into(), turns as f64 / n);
+    metrics.insert(
+        "episodes/max_turns_ratio".into(),
+        cut(FinishReason::MaxTurns),
+    );
+    if !rewards.is_empty() {
+        metrics.insert(
+            "rewards/environment/mean".into(),
+            rewards.iter().map(|&r| r as f64).sum::<f64>() / rewards.len() as f64,
+        );
+    }
+    metrics
+}
+
+/// A completion as the turns of its transcript: the model's (`assistant`) and the
+/// environment's, as the token mask divides them.
+fn transcript(completion: &Completion, tokenizer: &dyn Tokenizer) -> serde_json::Value {
+    let mut turns = Vec::new();
+    let mut start = 0;
+    let ids = &completion.token_ids;
+    while start < ids.len() {
+        let mine = completion.from_model[start];
+        let mut end = start;
+        while end < ids.len() && completion.from_model[end] == mine {
+            end += 1;
+        }
+        turns.push(json!({
+            "role": if mine { "assistant" } else { "environment" },
+            "content": tokenizer.decode(&ids[start..end]),
+        }));
+        start = end;
+    }
+    serde_json::Value::Array(turns)
 }

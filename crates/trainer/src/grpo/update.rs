@@ -34,7 +34,13 @@ impl<M: LanguageModel> GrpoTrainer<M> {
         let lengths: Vec<usize> = batch
             .rows
             .iter()
-            .map(|r| if r.in_loss { r.completion_ids.len() } else { 0 })
+            .map(|r| {
+                if r.in_loss {
+                    r.from_model.iter().filter(|&&m| m).count()
+                } else {
+                    0
+                }
+            })
             .collect();
         let weights = row_weights(
             config.loss_type,
@@ -55,9 +61,16 @@ impl<M: LanguageModel> GrpoTrainer<M> {
         let pad = self.tokenizer.pad_id();
         let temperature = logprob_temperature(&config);
         let pack_rows = |(s, e): (usize, usize), device: &Device| -> PackedGroups {
-            let rows: Vec<(usize, &[u32], bool)> = batch.rows[s..e]
+            let rows: Vec<(usize, &[u32], &[bool], bool)> = batch.rows[s..e]
                 .iter()
-                .map(|r| (r.group, r.completion_ids.as_slice(), r.in_loss))
+                .map(|r| {
+                    (
+                        r.group,
+                        r.completion_ids.as_slice(),
+                        r.from_model.as_slice(),
+                        r.in_loss,
+                    )
+                })
                 .collect();
             pack_groups(&batch.prompt_ids, &rows, pad, device)
         };
@@ -109,8 +122,10 @@ impl<M: LanguageModel> GrpoTrainer<M> {
                         let mut gap = (0.0f64, 0usize);
                         for (r, row) in batch.rows[s..e].iter().enumerate() {
                             for (t, sampled) in row.sampling_logprobs.iter().enumerate() {
-                                gap.0 += (trained[r * width + t] - sampled).abs() as f64;
-                                gap.1 += 1;
+                                if row.from_model[t] {
+                                    gap.0 += (trained[r * width + t] - sampled).abs() as f64;
+                                    gap.1 += 1;
+                                }
                             }
                         }
                         gap
