@@ -11,6 +11,9 @@
 //!   and trainers take, a Llama/Qwen2 causal LM on burn with a KV cache, log-prob helpers,
 //!   tokenizers and Hugging Face checkpoint loading.
 //! - [`sampler`] (`grpo-sampler`): K completions per prompt, KV-cached and seeded.
+//! - [`environments`] (`grpo-environments`): multi-turn episodes — the
+//!   [`environments::Environment`] trait, tool calling with a calculator, a sandboxed Python
+//!   tool and your own [`environments::Tool`]s. It does not depend on burn.
 //! - [`data`] (`grpo-data`): prompt datasets, procedural tasks with generalization splits,
 //!   GSM8K/HumanEval readers, dedup.
 //! - [`trainer`] (`grpo-trainer`): advantages, the GRPO loss family, the training loop, SFT
@@ -27,6 +30,7 @@ pub mod device;
 
 pub use grpo_base as base;
 pub use grpo_data as data;
+pub use grpo_environments as environments;
 pub use grpo_policy as policy;
 pub use grpo_recipe as recipe;
 pub use grpo_sampler as sampler;

@@ -5,27 +5,11 @@ use std::sync::Arc;
 
 use grpo_data::{Dataset, Row};
 use grpo_environments::{Ending, Environment, EnvironmentError, Episode, Outcome, Response};
-use grpo_policy::burn::module::{Module, ModuleVisitor, Param};
-use grpo_policy::burn::tensor::{Device, Tensor};
-use grpo_policy::{ByteTokenizer, CausalLm, LmConfig};
+use grpo_policy::{ByteTokenizer, CausalLm};
 use grpo_trainer::{GrpoConfig, GrpoTrainer, LossType, Metrics, TrainerError};
-use grpo_verifiers::{Member, Sample, Score, Verifier, VerifierSet, VerifyError};
 
-/// Reward 1 when the completion starts with the digit 7.
-struct SaysSeven;
-
-impl Verifier for SaysSeven {
-    fn verify(&self, sample: &Sample<'_>) -> Result<Score, VerifyError> {
-        Ok(Score::binary(
-            sample.completion.starts_with('7'),
-            "starts with 7",
-        ))
-    }
-}
-
-fn verifiers() -> VerifierSet {
-    VerifierSet::new(vec![(Member::new("seven", SaysSeven), 1.0)]).unwrap()
-}
+mod common;
+use common::{apart_relative_to_update, timeless, tiny_model, verifiers, weights};
 
 fn prompts() -> Dataset {
     Dataset::from_rows(
@@ -34,16 +18,6 @@ fn prompts() -> Dataset {
             .map(|p| Row::from_prompt(*p))
             .collect(),
     )
-}
-
-fn tiny_model(seed: u64) -> CausalLm {
-    let device = Device::flex();
-    device.seed(seed);
-    CausalLm::new(
-        &LmConfig::small(ByteTokenizer::VOCAB_SIZE, 32, 1, 2, 64),
-        &device,
-    )
-    .unwrap()
 }
 
 fn config() -> GrpoConfig {
@@ -127,40 +101,6 @@ impl Episode for ScriptedEpisode {
             tool_failures: usize::from(self.given > 0),
         }
     }
-}
-
-fn weights(model: &CausalLm) -> Vec<Vec<f32>> {
-    struct Collect(Vec<Vec<f32>>);
-    impl ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0
-                .push(param.val().into_data().try_to_vec::<f32>().unwrap());
-        }
-    }
-    let mut collect = Collect(Vec::new());
-    model.visit(&mut collect);
-    collect.0
-}
-
-/// How far apart two updates from `before` ended, relative to the size of the update.
-fn apart_relative_to_update(before: &[Vec<f32>], a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
-    let (mut moved, mut apart) = (0.0f64, 0.0f64);
-    for ((a, b), start) in a.iter().zip(b).zip(before) {
-        for ((x, y), w) in a.iter().zip(b).zip(start) {
-            moved += f64::from(x - w).powi(2);
-            apart += f64::from(x - y).powi(2);
-        }
-    }
-    assert!(moved > 0.0, "the update did not move the weights");
-    (apart / moved).sqrt()
-}
-
-/// Numbers that do not depend on the clock.
-fn timeless(m: &Metrics) -> Vec<(String, u64)> {
-    m.iter()
-        .filter(|(k, _)| !k.starts_with("time/") && !k.starts_with("throughput/"))
-        .map(|(k, v)| (k.clone(), v.to_bits()))
-        .collect()
 }
 
 #[test]

@@ -6,25 +6,12 @@ use std::sync::Arc;
 use grpo_data::{Dataset, Row};
 use grpo_policy::burn::module::{Module, ModuleVisitor, Param};
 use grpo_policy::burn::tensor::{Device, Tensor};
-use grpo_policy::{ByteTokenizer, CausalLm, LmConfig, LoraConfig};
+use grpo_policy::{ByteTokenizer, CausalLm, LoraConfig};
 use grpo_trainer::{GrpoConfig, GrpoTrainer, LossType, Metrics, SftConfig, SftTrainer};
 use grpo_verifiers::{Member, Sample, Score, Verifier, VerifierSet, VerifyError};
 
-/// Reward 1 when the completion starts with the digit 7.
-struct SaysSeven;
-
-impl Verifier for SaysSeven {
-    fn verify(&self, sample: &Sample<'_>) -> Result<Score, VerifyError> {
-        Ok(Score::binary(
-            sample.completion.starts_with('7'),
-            "starts with 7",
-        ))
-    }
-}
-
-fn verifiers() -> VerifierSet {
-    VerifierSet::new(vec![(Member::new("seven", SaysSeven), 1.0)]).unwrap()
-}
+mod common;
+use common::{SaysSeven, apart_relative_to_update, timeless, tiny_model, verifiers, weights};
 
 fn prompts() -> Dataset {
     let rows = [
@@ -39,16 +26,6 @@ fn prompts() -> Dataset {
     .map(|p| Row::from_prompt(*p))
     .collect();
     Dataset::from_rows(rows)
-}
-
-fn tiny_model(seed: u64) -> CausalLm {
-    let device = Device::flex();
-    device.seed(seed);
-    CausalLm::new(
-        &LmConfig::small(ByteTokenizer::VOCAB_SIZE, 32, 1, 2, 64),
-        &device,
-    )
-    .unwrap()
 }
 
 fn config() -> GrpoConfig {
@@ -116,14 +93,6 @@ fn a_tiny_model_learns_to_say_seven() {
     assert!(rewards[0] < 0.2, "chance is 1/259, got {}", rewards[0]);
     let last: f64 = rewards[rewards.len() - 3..].iter().sum::<f64>() / 3.0;
     assert!(last >= 0.9, "reward of the last steps {last}");
-}
-
-/// Numbers that do not depend on the clock.
-fn timeless(m: &Metrics) -> Vec<(String, u64)> {
-    m.iter()
-        .filter(|(k, _)| !k.starts_with("time/") && !k.starts_with("throughput/"))
-        .map(|(k, v)| (k.clone(), v.to_bits()))
-        .collect()
 }
 
 fn read_metrics(path: &std::path::Path) -> Vec<Metrics> {
@@ -296,20 +265,6 @@ fn weights_by_kind(model: &CausalLm) -> WeightsByKind {
     collect.found
 }
 
-/// Every parameter's values, in visiting order.
-fn weights(model: &CausalLm) -> Vec<Vec<f32>> {
-    struct Collect(Vec<Vec<f32>>);
-    impl ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0
-                .push(param.val().into_data().try_to_vec::<f32>().unwrap());
-        }
-    }
-    let mut collect = Collect(Vec::new());
-    model.visit(&mut collect);
-    collect.0
-}
-
 #[test]
 fn a_non_finite_advantage_skips_the_update_and_leaves_the_weights() {
     let mut trainer = trainer(
@@ -450,18 +405,6 @@ fn sft_targets_come_from_a_field_or_a_template() {
 
 /// `‖b − a‖ / ‖a − before‖` over every parameter: how far two updates of the same weights
 /// land apart, relative to how far the first moved them.
-fn apart_relative_to_update(before: &[Vec<f32>], a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
-    let (mut moved, mut apart) = (0.0f64, 0.0f64);
-    for ((a, b), start) in a.iter().zip(b).zip(before) {
-        for ((x, y), w) in a.iter().zip(b).zip(start) {
-            moved += f64::from(x - w).powi(2);
-            apart += f64::from(x - y).powi(2);
-        }
-    }
-    assert!(moved > 0.0, "the update did not move the weights");
-    (apart / moved).sqrt()
-}
-
 /// A rollout of `trainer` with fixed advantages and completions of 1 to 4 tokens, so that
 /// per-sequence (grpo) and per-token (dapo) aggregation weigh the rows differently.
 fn uneven_batch(trainer: &mut GrpoTrainer) -> grpo_trainer::Batch {

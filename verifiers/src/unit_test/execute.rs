@@ -83,6 +83,19 @@ impl UnitTestRunner {
         };
         write(dir, "spec.json", spec.to_string().as_bytes())?;
         write(dir, "harness.py", HARNESS.as_bytes())?;
+        let nonce = nonce();
+        let out = self.run_python_file(dir, "harness.py", Some(nonce.as_bytes()))?;
+        Ok(verdict(&out, &nonce, Phase::Run))
+    }
+
+    /// Runs `python -I -S -B <script>` in `dir` under every layer and the config's limits
+    /// (`secret` readable on fd 3).
+    fn run_python_file(
+        &self,
+        dir: &Path,
+        script: &str,
+        secret: Option<&[u8]>,
+    ) -> Result<sandbox::RunOutput, VerifyError> {
         let (python, binds) = self
             .toolchains
             .python
@@ -94,14 +107,13 @@ impl UnitTestRunner {
             read.push(prefix.clone());
         }
         let jail = Jail { dir, read, binds };
-        let nonce = nonce();
-        let out = sandbox::run(
+        sandbox::run(
             &[
                 python.as_os_str(),
                 OsStr::new("-I"),
                 OsStr::new("-S"),
                 OsStr::new("-B"),
-                OsStr::new("harness.py"),
+                OsStr::new(script),
             ],
             &[
                 ("PATH", OsStr::new("/usr/bin:/bin")),
@@ -110,11 +122,10 @@ impl UnitTestRunner {
             &jail,
             &self.limits(self.config.timeout_s, self.config.memory_mb),
             &self.layers,
-            Some(nonce.as_bytes()),
+            secret,
             Some(sandbox::fresh_uid()),
         )
-        .map_err(|e| sandbox_error("cannot start python", e))?;
-        Ok(verdict(&out, &nonce, Phase::Run))
+        .map_err(|e| sandbox_error("cannot start python", e))
     }
 
     /// Runs `code` as a Python script (`python -I -S -B main.py`) in a fresh directory: what
@@ -129,36 +140,7 @@ impl UnitTestRunner {
             RunDir::new(&base).map_err(|e| sandbox_error("cannot create the run directory", e))?;
         let dir = dir.path();
         write(dir, "main.py", code.as_bytes())?;
-        let (python, binds) = self
-            .toolchains
-            .python
-            .inside(dir, self.layers.contains(&Layer::Mountns));
-        let mut read = sandbox::system_read_paths();
-        if binds.is_empty()
-            && let Some(prefix) = &self.toolchains.python.prefix
-        {
-            read.push(prefix.clone());
-        }
-        let jail = Jail { dir, read, binds };
-        let out = sandbox::run(
-            &[
-                python.as_os_str(),
-                OsStr::new("-I"),
-                OsStr::new("-S"),
-                OsStr::new("-B"),
-                OsStr::new("main.py"),
-            ],
-            &[
-                ("PATH", OsStr::new("/usr/bin:/bin")),
-                ("LANG", OsStr::new("C.UTF-8")),
-            ],
-            &jail,
-            &self.limits(self.config.timeout_s, self.config.memory_mb),
-            &self.layers,
-            None,
-            Some(sandbox::fresh_uid()),
-        )
-        .map_err(|e| sandbox_error("cannot start python", e))?;
+        let out = self.run_python_file(dir, "main.py", None)?;
         let exit = match out.exit {
             Exit::Code(code) => code,
             Exit::Signal(signal) => -signal,
