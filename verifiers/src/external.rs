@@ -67,10 +67,61 @@ fn default_processes() -> usize {
 
 /// A verifier that runs in a child process (see the [module docs](self) for the protocol).
 pub struct ExternalVerifier {
+    pool: PluginPool,
+}
+
+impl ExternalVerifier {
+    /// Starts the plugin processes; an error if the command cannot be started.
+    pub fn new(config: ExternalConfig) -> Result<Self, ConfigError> {
+        Ok(ExternalVerifier {
+            pool: PluginPool::new(config.command, config.timeout_s, config.processes)?,
+        })
+    }
+}
+
+impl Verifier for ExternalVerifier {
+    fn verify(&self, sample: &Sample<'_>) -> Result<Score, VerifyError> {
+        let request = json!({
+            "prompt": sample.prompt,
+            "completion": sample.completion,
+            "fields": sample.fields,
+        });
+        self.pool
+            .call(&request, |line| {
+                parse_reply(line).map_err(|reason| match reason {
+                    ReplyError::Malformed(reason) => (reason, true),
+                    ReplyError::Unscorable(reason) => (format!("unscorable: {reason}"), false),
+                })
+            })
+            .map_err(|error| match error {
+                PluginError::Timeout(after) => VerifyError::Timeout(after),
+                PluginError::Failed { plugin, reason } => VerifyError::Plugin { plugin, reason },
+            })
+    }
+
+    fn is_bounded(&self) -> bool {
+        true // by `timeout_s`
+    }
+}
+
+/// Long-lived child processes answering one JSON line with one line, each request to the next
+/// process in turn: the engine of [`ExternalVerifier`] and of external tools. A process that
+/// dies, answers late (`timeout_s`: its whole process group is killed) or out of step is
+/// restarted for the next request.
+pub struct PluginPool {
     command: Vec<String>,
     timeout: Duration,
     slots: Vec<Mutex<Option<Plugin>>>,
     next_slot: AtomicUsize,
+}
+
+/// Why a plugin gave no usable reply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PluginError {
+    #[error("no reply within {0:?}")]
+    Timeout(Duration),
+    #[error("plugin `{plugin}`: {reason}")]
+    Failed { plugin: String, reason: String },
 }
 
 /// One running copy of the plugin.
@@ -81,46 +132,83 @@ struct Plugin {
     stderr_tail: Arc<Mutex<VecDeque<u8>>>,
 }
 
-impl ExternalVerifier {
-    /// Starts the plugin processes; an error if the command cannot be started.
-    pub fn new(config: ExternalConfig) -> Result<Self, ConfigError> {
-        if config.command.is_empty() || config.command[0].is_empty() {
+impl PluginPool {
+    /// Starts `processes` copies of `command`; errors name the setting (`command`,
+    /// `timeout_s`, `processes`).
+    pub fn new(
+        command: Vec<String>,
+        timeout_s: f64,
+        processes: usize,
+    ) -> Result<Self, ConfigError> {
+        if command.is_empty() || command[0].is_empty() {
             return Err(ConfigError::invalid("command", "must name a program"));
         }
-        if !(config.timeout_s.is_finite() && config.timeout_s > 0.0 && config.timeout_s <= 86_400.0)
-        {
+        if !(timeout_s.is_finite() && timeout_s > 0.0 && timeout_s <= 86_400.0) {
             return Err(ConfigError::invalid(
                 "timeout_s",
-                format!("must be in (0, 86400], got {}", config.timeout_s),
+                format!("must be in (0, 86400], got {timeout_s}"),
             ));
         }
-        if !(1..=256).contains(&config.processes) {
+        if !(1..=256).contains(&processes) {
             return Err(ConfigError::invalid(
                 "processes",
                 "must be between 1 and 256",
             ));
         }
-        let verifier = ExternalVerifier {
-            timeout: Duration::from_secs_f64(config.timeout_s),
-            slots: (0..config.processes).map(|_| Mutex::new(None)).collect(),
+        let pool = PluginPool {
+            timeout: Duration::from_secs_f64(timeout_s),
+            slots: (0..processes).map(|_| Mutex::new(None)).collect(),
             next_slot: AtomicUsize::new(0),
-            command: config.command,
+            command,
         };
-        for slot in &verifier.slots {
-            let plugin = verifier
+        for slot in &pool.slots {
+            let plugin = pool
                 .spawn()
                 .map_err(|reason| ConfigError::invalid("command", reason))?;
             *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(plugin);
         }
-        Ok(verifier)
+        Ok(pool)
     }
 
-    fn label(&self) -> String {
+    /// The command line, for messages.
+    pub fn label(&self) -> String {
         self.command.join(" ")
     }
 
-    fn error(&self, reason: impl Into<String>) -> VerifyError {
-        VerifyError::Plugin {
+    /// Sends `request` as one line and hands the reply line to `parse`, whose `Err((reason,
+    /// restart))` says whether the process can no longer be trusted to be in step.
+    pub fn call<T>(
+        &self,
+        request: &serde_json::Value,
+        parse: impl FnOnce(&str) -> Result<T, (String, bool)>,
+    ) -> Result<T, PluginError> {
+        let request = format!("{request}\n");
+        let slot = &self.slots[self.next_slot.fetch_add(1, Ordering::Relaxed) % self.slots.len()];
+        let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+        // A plugin that died between requests is restarted before it is given this one.
+        if slot
+            .as_mut()
+            .is_some_and(|p| !matches!(p.child.try_wait(), Ok(None)))
+        {
+            *slot = None;
+        }
+        if slot.is_none() {
+            *slot = Some(self.spawn().map_err(|reason| self.failed(reason))?);
+        }
+        let plugin = slot.as_mut().expect("just started");
+        let reply = self.exchange(plugin, &request).and_then(|line| {
+            parse(&line).map_err(|(reason, restart)| (self.failed(reason), restart))
+        });
+        reply.map_err(|(error, restart)| {
+            if restart {
+                *slot = None; // dropping it kills the process group
+            }
+            error
+        })
+    }
+
+    fn failed(&self, reason: impl Into<String>) -> PluginError {
+        PluginError::Failed {
             plugin: self.label(),
             reason: reason.into(),
         }
@@ -159,67 +247,24 @@ impl ExternalVerifier {
         })
     }
 
-    /// Sends one request and waits for its reply. `Err((reason, restart))`: `restart` says the
-    /// plugin can no longer be used.
-    fn exchange(&self, plugin: &mut Plugin, request: &str) -> Result<Score, (VerifyError, bool)> {
+    /// Sends one request and waits for its reply line. `Err((error, restart))`: `restart` says
+    /// the plugin can no longer be used.
+    fn exchange(&self, plugin: &mut Plugin, request: &str) -> Result<String, (PluginError, bool)> {
         let sent = plugin
             .stdin
             .write_all(request.as_bytes())
             .and_then(|()| plugin.stdin.flush());
         if sent.is_err() {
-            return Err((self.error(plugin.crash_report()), true));
+            return Err((self.failed(plugin.crash_report()), true));
         }
-        let line = match plugin.replies.recv_timeout(self.timeout) {
-            Ok(Ok(line)) => line,
-            Ok(Err(reason)) => return Err((self.error(reason), true)),
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                return Err((VerifyError::Timeout(self.timeout), true));
-            }
+        match plugin.replies.recv_timeout(self.timeout) {
+            Ok(Ok(line)) => Ok(line),
+            Ok(Err(reason)) => Err((self.failed(reason), true)),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err((PluginError::Timeout(self.timeout), true)),
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err((self.error(plugin.crash_report()), true));
-            }
-        };
-        parse_reply(&line).map_err(|reason| match reason {
-            ReplyError::Malformed(reason) => (self.error(reason), true),
-            ReplyError::Unscorable(reason) => (self.error(format!("unscorable: {reason}")), false),
-        })
-    }
-}
-
-impl Verifier for ExternalVerifier {
-    fn verify(&self, sample: &Sample<'_>) -> Result<Score, VerifyError> {
-        let request = json!({
-            "prompt": sample.prompt,
-            "completion": sample.completion,
-            "fields": sample.fields,
-        });
-        let request = format!("{request}\n");
-        let slot = &self.slots[self.next_slot.fetch_add(1, Ordering::Relaxed) % self.slots.len()];
-        let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
-        // A plugin that died between samples is restarted before it is given this one.
-        if slot
-            .as_mut()
-            .is_some_and(|p| !matches!(p.child.try_wait(), Ok(None)))
-        {
-            *slot = None;
-        }
-        if slot.is_none() {
-            *slot = Some(self.spawn().map_err(|reason| self.error(reason))?);
-        }
-        let plugin = slot.as_mut().expect("just started");
-        match self.exchange(plugin, &request) {
-            Ok(score) => Ok(score),
-            Err((error, restart)) => {
-                if restart {
-                    *slot = None; // dropping it kills the process group
-                }
-                Err(error)
+                Err((self.failed(plugin.crash_report()), true))
             }
         }
-    }
-
-    fn is_bounded(&self) -> bool {
-        true // by `timeout_s`
     }
 }
 
@@ -243,11 +288,9 @@ impl Plugin {
             .trim()
             .to_owned();
         if tail.is_empty() {
-            format!("crashed ({status}) while scoring this sample; it will be restarted")
+            format!("crashed ({status}) while answering; it will be restarted")
         } else {
-            format!(
-                "crashed ({status}) while scoring this sample; it will be restarted; stderr: {tail}"
-            )
+            format!("crashed ({status}) while answering; it will be restarted; stderr: {tail}")
         }
     }
 }

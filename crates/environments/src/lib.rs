@@ -9,7 +9,8 @@
 //!   row's KV cache and decodes on; the trainer masks them out of the loss.
 //! - [`ToolCalling`]: tool calls in the Hermes/Qwen2.5 syntax
 //!   (`<tool_call>{"name": …, "arguments": {…}}</tool_call>` → `<tool_response>…</tool_response>`)
-//!   over [`Tool`]s: the exact [`Calculator`], a sandboxed [`PythonTool`], or your own type.
+//!   over [`Tool`]s: the exact [`Calculator`], a sandboxed [`PythonTool`], an
+//!   [`ExternalTool`] in any language (JSON lines over stdin/stdout), or your own type.
 //!
 //! ## Guarantees for untrusted completions
 //! A tool call is model output. Parsing is one linear scan plus `serde_json`; a malformed call,
@@ -31,12 +32,14 @@
 
 mod calculator;
 mod environment;
+mod external;
 mod python;
 mod tool;
 mod tool_calling;
 
 pub use calculator::Calculator;
 pub use environment::{Ending, Environment, EnvironmentError, Episode, Outcome, Response};
+pub use external::{ExternalTool, ExternalToolConfig};
 pub use python::PythonTool;
 pub use tool::{Tool, ToolError};
 pub use tool_calling::{ToolCalling, ToolCallingConfig};
