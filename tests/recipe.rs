@@ -76,6 +76,39 @@ fn a_miniature_math_rl_run_raises_its_reward() {
     }
 }
 
+/// A run file's `[environment]`: GRPO and every arm's evaluation run episodes through it, and
+/// its metrics reach `metrics.jsonl`; a tool that does not exist is an error naming the line.
+#[test]
+fn a_run_file_environment_drives_the_rollouts() {
+    let text = MINIATURE
+        .replace("max_steps = 40", "max_steps = 2")
+        .replace("max_completion_length = 1", "max_completion_length = 6")
+        + "[environment]\nkind = \"tool_calling\"\ntools = [\"calculator\"]\n";
+    let dir = tempfile::tempdir().unwrap();
+    let run = Run::from_str(&text, "tools.toml").unwrap();
+    assert!(run.environment.is_some());
+    run.execute(dir.path(), &Device::flex(), false).unwrap();
+    let metrics = read_metrics(&dir.path().join("grpo/metrics.jsonl")).unwrap();
+    assert_eq!(metrics.len(), 2);
+    for key in [
+        "tools/call_frequency",
+        "tools/failure_frequency",
+        "episodes/mean_turns",
+    ] {
+        assert!(metrics[1].contains_key(key), "{key}");
+    }
+    let line = text.lines().position(|l| l == "[environment]").unwrap() + 1;
+    let error = Run::from_str(&text.replace("\"calculator\"", "\"shell\""), "tools.toml")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.starts_with(&format!("tools.toml:{line}: [environment]"))
+            && error.contains("`shell`, which is not a built-in tool (calculator, python)"),
+        "{error}"
+    );
+}
+
 /// The GSM8K example's recipe, end to end for two steps on the tiny Hugging Face fixture model
 /// (a plumbing check: real data, a `tokenizer.json` tokenizer, the chat template, LoRA with the
 /// base as the KL reference, checkpoints, the final adapter).

@@ -31,6 +31,7 @@
 //! ```
 
 mod calculator;
+mod config;
 mod environment;
 mod external;
 mod python;
@@ -38,6 +39,7 @@ mod tool;
 mod tool_calling;
 
 pub use calculator::Calculator;
+pub use config::{BUILT_IN_TOOLS, EnvironmentConfig, ToolCallingSettings};
 pub use environment::{Ending, Environment, EnvironmentError, Episode, Outcome, Response};
 pub use external::{ExternalTool, ExternalToolConfig};
 pub use python::PythonTool;

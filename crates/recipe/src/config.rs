@@ -27,6 +27,9 @@ use std::path::PathBuf;
 
 use grpo_policy::LoraConfig;
 use grpo_trainer::{GrpoConfig, SftConfig};
+use std::sync::Arc;
+
+use grpo_environments::{Environment, EnvironmentConfig};
 use grpo_verifiers::{Registry, VerifierSet};
 use serde::Deserialize;
 use toml::{Spanned, Table};
@@ -50,6 +53,9 @@ pub struct RunConfig {
     /// and the control arm (the warm-up, if any, trains the model the adapters sit on).
     pub lora: Option<LoraConfig>,
     pub grpo: GrpoConfig,
+    /// Roll out through an environment (multi-turn episodes, tool calls); evaluation of every
+    /// arm runs episodes too.
+    pub environment: Option<EnvironmentConfig>,
 }
 
 /// The model: a Hugging Face or grpo directory, or a Llama-shaped one from scratch with the
@@ -99,18 +105,20 @@ struct RunFile {
     sft_control: bool,
     lora: Option<Spanned<LoraConfig>>,
     grpo: Option<Spanned<GrpoConfig>>,
+    environment: Option<Spanned<EnvironmentConfig>>,
     #[serde(default)]
     verifiers: Vec<Spanned<Table>>,
     time_budget_s: Option<f64>,
 }
 
-/// Parses and validates a run file `text`: its config and its verifiers, built from the kinds
-/// of `registry`. Errors name `origin`, the line and the key or section.
+/// Parses and validates a run file `text`: its config, its verifiers (built from the kinds
+/// of `registry`) and its environment (built: external tools are started). Errors name
+/// `origin`, the line and the key or section.
 pub(crate) fn parse(
     text: &str,
     origin: &str,
     registry: &Registry,
-) -> Result<(RunConfig, VerifierSet)> {
+) -> Result<(RunConfig, VerifierSet, Option<Arc<dyn Environment>>)> {
     let file: RunFile = toml::from_str(text).map_err(|e| {
         RecipeError::config(grpo_base::toml_location(origin, text, &e), e.message())
     })?;
@@ -128,6 +136,17 @@ pub(crate) fn parse(
         .transpose()?;
     let verifiers =
         registry.verifiers_from_entries(file.verifiers, file.time_budget_s, text, origin)?;
+    let (environment, built) = match file.environment {
+        None => (None, None),
+        Some(section) => {
+            let line = grpo_base::line_at(text, section.span().start);
+            let config = section.into_inner();
+            let built = config
+                .build()
+                .map_err(|e| RecipeError::config(format!("{origin}:{line}: [environment]"), e))?;
+            (Some(config), Some(built))
+        }
+    };
     let config = RunConfig {
         name: file.name,
         seed: file.seed,
@@ -137,8 +156,9 @@ pub(crate) fn parse(
         sft_control: file.sft_control,
         lora,
         grpo,
+        environment,
     };
-    Ok((config, verifiers))
+    Ok((config, verifiers, built))
 }
 
 /// A section's value after its own check, whose error is placed at the section's line.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use grpo_data::{Dataset, Row};
+use grpo_environments::Environment;
 use grpo_policy::burn::module::Module;
 use grpo_policy::burn::tensor::Device;
 use grpo_policy::{
@@ -91,6 +92,8 @@ pub fn load_model(dir: &Path, device: &Device) -> Result<(CausalLm, Arc<dyn Toke
 pub struct Run {
     pub config: RunConfig,
     pub verifiers: VerifierSet,
+    /// `[environment]`, built.
+    pub environment: Option<Arc<dyn Environment>>,
     pub(crate) text: String,
 }
 
@@ -114,10 +117,11 @@ impl Run {
 
     /// Parses a run file whose verifiers may use the kinds of `registry`.
     pub fn from_str_with(text: &str, origin: &str, registry: &Registry) -> Result<Run> {
-        let (config, verifiers) = parse(text, origin, registry)?;
+        let (config, verifiers, environment) = parse(text, origin, registry)?;
         Ok(Run {
             config,
             verifiers,
+            environment,
             text: text.to_owned(),
         })
     }
@@ -213,7 +217,16 @@ impl Run {
         let settings = self.eval_settings();
         let mut out = BTreeMap::new();
         for (name, rows) in sets {
-            let result = evaluate(model, tokenizer, &self.verifiers, None, rows, &settings)?;
+            let result = evaluate(
+                model,
+                tokenizer,
+                &self.verifiers,
+                self.environment
+                    .as_deref()
+                    .map(|e| (e, self.config.grpo.max_turns)),
+                rows,
+                &settings,
+            )?;
             out.insert(name.clone(), result.pass_at_1);
         }
         Ok(out)
@@ -289,6 +302,9 @@ impl Run {
         };
         for (name, rows) in &sets {
             trainer = trainer.with_eval_set(name.clone(), rows.clone());
+        }
+        if let Some(environment) = &self.environment {
+            trainer = trainer.with_environment(environment.clone());
         }
         trainer.train()?;
         let grpo_model = trainer.model().valid();

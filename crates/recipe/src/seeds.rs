@@ -79,6 +79,7 @@ impl Run {
         Run {
             config,
             verifiers: self.verifiers.clone(),
+            environment: self.environment.clone(),
             // Saved as the replicate's run.toml: say how it differs from the file.
             text: format!(
                 "{}\n# replicate {k} of a seed sweep: the run's, [sft]'s and [grpo]'s seeds each + {k}\n",

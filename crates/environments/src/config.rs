@@ -1,0 +1,114 @@
+//! An environment from settings (a run file's `[environment]` section): the one place that
+//! knows the environment kinds and the built-in tools by name.
+
+use std::sync::Arc;
+
+use grpo_verifiers::unit_test::UnitTestConfig;
+use serde::Deserialize;
+
+use crate::{
+    Calculator, Environment, EnvironmentError, ExternalTool, ExternalToolConfig, PythonTool, Tool,
+    ToolCalling, ToolCallingConfig,
+};
+
+/// The environment kinds a run file may name (`kind = "…"`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum EnvironmentConfig {
+    /// [`ToolCalling`] over built-in tools by name and external ones.
+    ToolCalling(ToolCallingSettings),
+}
+
+/// The keys of `kind = "tool_calling"`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolCallingSettings {
+    /// Built-in tools: `"calculator"`, `"python"`.
+    #[serde(default)]
+    pub tools: Vec<String>,
+    /// The Python tool's sandbox limits (the unit-test runner's keys: `timeout_s`,
+    /// `memory_mb`, …).
+    #[serde(default)]
+    pub python: Option<UnitTestConfig>,
+    /// Tools in any language ([`ExternalTool`]).
+    #[serde(default)]
+    pub external_tools: Vec<ExternalToolConfig>,
+    /// How results are shown ([`ToolCallingConfig`]'s keys).
+    #[serde(default)]
+    pub response_prefix: Option<String>,
+    #[serde(default)]
+    pub response_suffix: Option<String>,
+    #[serde(default)]
+    pub max_response_chars: Option<usize>,
+}
+
+/// The built-in tools' names.
+pub const BUILT_IN_TOOLS: &[&str] = &["calculator", "python"];
+
+impl EnvironmentConfig {
+    /// Builds the environment (starting any external tool's processes); errors name the key.
+    pub fn build(&self) -> Result<Arc<dyn Environment>, EnvironmentError> {
+        match self {
+            EnvironmentConfig::ToolCalling(settings) => Ok(Arc::new(settings.build()?)),
+        }
+    }
+}
+
+impl ToolCallingSettings {
+    fn build(&self) -> Result<ToolCalling, EnvironmentError> {
+        let mut tools: Vec<Arc<dyn Tool>> = Vec::new();
+        for name in &self.tools {
+            tools.push(match name.as_str() {
+                "calculator" => Arc::new(Calculator),
+                "python" => Arc::new(
+                    PythonTool::new(self.python.clone().unwrap_or_default())
+                        .map_err(|e| EnvironmentError::config("python", e.to_string()))?,
+                ),
+                other => {
+                    return Err(EnvironmentError::config(
+                        "tools",
+                        format!(
+                            "names `{other}`, which is not a built-in tool ({}); add a program as [[environment.external_tools]]",
+                            BUILT_IN_TOOLS.join(", ")
+                        ),
+                    ));
+                }
+            });
+        }
+        if self.python.is_some() && !self.tools.iter().any(|t| t == "python") {
+            return Err(EnvironmentError::config(
+                "python",
+                "is set but `tools` has no \"python\"",
+            ));
+        }
+        for (i, external) in self.external_tools.iter().enumerate() {
+            let tool = ExternalTool::new(external.clone()).map_err(|e| {
+                EnvironmentError::config(format!("external_tools[{i}]"), e.to_string())
+            })?;
+            tools.push(Arc::new(tool));
+        }
+        if tools.is_empty() {
+            return Err(EnvironmentError::config(
+                "tools",
+                "must name at least one tool (or give external_tools)",
+            ));
+        }
+        let defaults = ToolCallingConfig::default();
+        ToolCalling::new(
+            tools,
+            ToolCallingConfig {
+                response_prefix: self
+                    .response_prefix
+                    .clone()
+                    .unwrap_or(defaults.response_prefix),
+                response_suffix: self
+                    .response_suffix
+                    .clone()
+                    .unwrap_or(defaults.response_suffix),
+                max_response_chars: self
+                    .max_response_chars
+                    .unwrap_or(defaults.max_response_chars),
+            },
+        )
+    }
+}
