@@ -111,14 +111,13 @@ struct RunFile {
     time_budget_s: Option<f64>,
 }
 
+/// A parsed run file: its config, verifiers and built environment.
+pub(crate) type Parsed = (RunConfig, VerifierSet, Option<Arc<dyn Environment>>);
+
 /// Parses and validates a run file `text`: its config, its verifiers (built from the kinds
 /// of `registry`) and its environment (built: external tools are started). Errors name
 /// `origin`, the line and the key or section.
-pub(crate) fn parse(
-    text: &str,
-    origin: &str,
-    registry: &Registry,
-) -> Result<(RunConfig, VerifierSet, Option<Arc<dyn Environment>>)> {
+pub(crate) fn parse(text: &str, origin: &str, registry: &Registry) -> Result<Parsed> {
     let file: RunFile = toml::from_str(text).map_err(|e| {
         RecipeError::config(grpo_base::toml_location(origin, text, &e), e.message())
     })?;

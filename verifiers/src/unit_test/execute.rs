@@ -45,17 +45,21 @@ impl UnitTestRunner {
         language: Language,
         fields: &serde_json::Map<String, Value>,
     ) -> Result<Outcome, VerifyError> {
+        let dir = self.run_dir()?;
+        match language {
+            Language::Python => self.run_python(code, fields, dir.path()),
+            Language::Rust => self.run_rust(code, fields, dir.path()),
+        }
+    }
+
+    /// A fresh directory for one run, below `work_dir` (or the system's temporary directory).
+    fn run_dir(&self) -> Result<RunDir, VerifyError> {
         let base = self
             .config
             .work_dir
             .clone()
             .unwrap_or_else(std::env::temp_dir);
-        let dir =
-            RunDir::new(&base).map_err(|e| sandbox_error("cannot create the run directory", e))?;
-        match language {
-            Language::Python => self.run_python(code, fields, dir.path()),
-            Language::Rust => self.run_rust(code, fields, dir.path()),
-        }
+        RunDir::new(&base).map_err(|e| sandbox_error("cannot create the run directory", e))
     }
 
     fn limits(&self, wall: f64, memory_mb: u64) -> Limits {
@@ -131,13 +135,7 @@ impl UnitTestRunner {
     /// Runs `code` as a Python script (`python -I -S -B main.py`) in a fresh directory: what
     /// a Python tool does with the model's program.
     pub(super) fn execute_script(&self, code: &str) -> Result<Script, VerifyError> {
-        let base = self
-            .config
-            .work_dir
-            .clone()
-            .unwrap_or_else(std::env::temp_dir);
-        let dir =
-            RunDir::new(&base).map_err(|e| sandbox_error("cannot create the run directory", e))?;
+        let dir = self.run_dir()?;
         let dir = dir.path();
         write(dir, "main.py", code.as_bytes())?;
         let out = self.run_python_file(dir, "main.py", None)?;
