@@ -215,6 +215,10 @@ fn every_example_warm_up_writes_what_its_verifiers_reward() {
             "countdown.toml",
         ),
         (
+            include_str!("../examples/configs/tool_math.toml"),
+            "tool_math.toml",
+        ),
+        (
             include_str!("../examples/configs/code_rl.toml"),
             "code_rl.toml",
         ),
