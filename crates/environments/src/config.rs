@@ -112,3 +112,52 @@ impl ToolCallingSettings {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(text: &str) -> Result<Arc<dyn Environment>, String> {
+        let config: EnvironmentConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.build().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn settings_are_checked_by_field() {
+        let env = build("kind = \"tool_calling\"\ntools = [\"calculator\"]").unwrap();
+        assert_eq!(env.turn_stops(), vec!["</tool_call>".to_string()]);
+        for (text, expected) in [
+            (
+                "kind = \"tool_calling\"",
+                "environment config: `tools` must name at least one tool",
+            ),
+            (
+                "kind = \"tool_calling\"\ntools = [\"calculator\"]\npython = { timeout_s = 1.0 }",
+                "environment config: `python` is set but `tools` has no \"python\"",
+            ),
+            (
+                "kind = \"tool_calling\"\n[[external_tools]]\nname = \"x\"\ndescription = \"\"\ncommand = []",
+                "environment config: `external_tools[0]`",
+            ),
+            (
+                "kind = \"tool_calling\"\ntools = [\"calculator\", \"calculator\"]",
+                "names the tool `calculator` twice",
+            ),
+        ] {
+            let error = build(text).err().unwrap();
+            assert!(error.contains(expected), "{text:?} → {error}");
+        }
+        assert!(
+            build("kind = \"chess\"")
+                .err()
+                .unwrap()
+                .contains("unknown variant `chess`")
+        );
+        assert!(
+            build("kind = \"tool_calling\"\ntool = [\"calculator\"]")
+                .err()
+                .unwrap()
+                .contains("unknown field `tool`")
+        );
+    }
+}
