@@ -9,7 +9,7 @@ use std::sync::Arc;
 use grpo_data::Row;
 use serde_json::{Map, Value};
 
-use crate::{Ending, Environment, EnvironmentError, Episode, Outcome, Response, Tool, ToolError};
+use crate::{Ending, Environment, EnvironmentError, Episode, Outcome, Response, Tool};
 
 const OPEN: &str = "<tool_call>";
 const CLOSE: &str = "</tool_call>";
@@ -111,7 +111,7 @@ impl ToolCalling {
         match catch_unwind(AssertUnwindSafe(|| tool.call(&arguments))) {
             Ok(Ok(result)) => Ok(result),
             Ok(Err(error)) => Err(error.to_string()),
-            Err(_) => Err(ToolError::Failed(format!("the tool `{name}` crashed")).to_string()),
+            Err(_) => Err(format!("the tool `{name}` crashed")),
         }
     }
 }
@@ -203,7 +203,7 @@ fn truncate(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Calculator;
+    use crate::{Calculator, ToolError};
 
     struct Panics;
     impl Tool for Panics {

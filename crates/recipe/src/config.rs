@@ -24,12 +24,11 @@
 //! ```
 
 use std::path::PathBuf;
-
-use grpo_policy::LoraConfig;
-use grpo_trainer::{GrpoConfig, SftConfig};
 use std::sync::Arc;
 
 use grpo_environments::{Environment, EnvironmentConfig};
+use grpo_policy::LoraConfig;
+use grpo_trainer::{GrpoConfig, SftConfig};
 use grpo_verifiers::{Registry, VerifierSet};
 use serde::Deserialize;
 use toml::{Spanned, Table};

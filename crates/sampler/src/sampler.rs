@@ -363,55 +363,55 @@ impl Sampler {
                 completion.from_model.push(true);
                 completion.logprobs.push(logprobs[position]);
                 fed.push(ids[position]);
-                // Where the turn's text ends, if the turn ended: all of it, or the end of the
-                // stop string that ended it.
-                let mut turn_end: Option<(String, usize)> = None;
+                // If the turn ended: its text, and where the stop string that ended it starts
+                // (`None` for a stop token).
+                let mut turn_end: Option<(String, Option<(usize, &String)>)> = None;
                 if stop_ids.contains(&ids[position]) {
-                    completion.finish_reason = FinishReason::Stop;
-                    if episodes.is_some() {
-                        let text = tokenizer.decode(&completion.token_ids[row.turn_start..]);
-                        let len = text.len();
-                        turn_end = Some((text, len));
-                    } else {
+                    if episodes.is_none() {
+                        completion.finish_reason = FinishReason::Stop;
                         continue;
                     }
+                    let text = tokenizer.decode(&completion.token_ids[row.turn_start..]);
+                    turn_end = Some((text, None));
                 } else if !config.stop_strings.is_empty() {
                     let text = tokenizer.decode(&completion.token_ids[row.turn_start..]);
-                    if let Some((at, which)) = find_stop(&text, row.checked, &config.stop_strings) {
-                        let stop = &config.stop_strings[which];
-                        completion.finish_reason = FinishReason::Stop;
-                        completion.stop_string = Some(stop.clone());
-                        let before = tokenizer.decode(&completion.token_ids[..row.turn_start]);
-                        completion.text = before + &text[..at];
-                        if episodes.is_none() {
-                            continue;
+                    match find_stop(&text, row.checked, &config.stop_strings) {
+                        Some((at, which)) => {
+                            turn_end = Some((text, Some((at, &config.stop_strings[which]))));
                         }
-                        turn_end = Some((text, at + stop.len()));
-                    } else {
-                        row.checked = text.len();
+                        None => row.checked = text.len(),
                     }
                 }
-                let Some((text, end)) = turn_end else {
+                let Some((text, stop)) = turn_end else {
                     still.push(position);
                     continue;
                 };
-                let episode = &mut episodes
-                    .as_deref_mut()
-                    .expect("a turn ends only in an episode")[row.index];
-                match episode.respond(&text[..end]) {
-                    Response::End => {}
-                    Response::Observe(_) if completion.turns == max_turns => {
-                        completion.finish_reason = FinishReason::MaxTurns;
+                // The completion ends here unless the episode answers and has turns left.
+                let ending = match episodes.as_deref_mut() {
+                    None => FinishReason::Stop,
+                    Some(episodes) => {
+                        let end = stop.map_or(text.len(), |(at, stop)| at + stop.len());
+                        match episodes[row.index].respond(&text[..end]) {
+                            Response::End => FinishReason::Stop,
+                            Response::Observe(_) if completion.turns == max_turns => {
+                                FinishReason::MaxTurns
+                            }
+                            Response::Observe(observation) => {
+                                completion.turns += 1;
+                                row.forced = tokenizer.encode(&observation).into();
+                                row.checked = 0;
+                                row.turn_start = completion.token_ids.len() + row.forced.len();
+                                still.push(position);
+                                continue;
+                            }
+                        }
                     }
-                    Response::Observe(observation) => {
-                        completion.turns += 1;
-                        completion.finish_reason = FinishReason::Length;
-                        completion.stop_string = None;
-                        row.forced = tokenizer.encode(&observation).into();
-                        row.checked = 0;
-                        row.turn_start = completion.token_ids.len() + row.forced.len();
-                        still.push(position);
-                    }
+                };
+                completion.finish_reason = ending;
+                if let Some((at, stop)) = stop {
+                    completion.stop_string = Some(stop.clone());
+                    let before = tokenizer.decode(&completion.token_ids[..row.turn_start]);
+                    completion.text = before + &text[..at];
                 }
             }
             if still.is_empty() || step + 1 == config.max_new_tokens {

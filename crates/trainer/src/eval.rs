@@ -59,7 +59,7 @@ pub fn evaluate<M: LanguageModel>(
     let (mut passed, mut reward_sum, mut scored) = (0usize, 0.0f64, 0usize);
     let mut pass_k_sum = 0.0f64;
     for (chunk_index, chunk) in rows.chunks(CHUNK).enumerate() {
-        let score = |config: &SamplingConfig| {
+        let score_chunk = |config: &SamplingConfig| {
             score(
                 model,
                 tokenizer,
@@ -70,7 +70,7 @@ pub fn evaluate<M: LanguageModel>(
                 settings,
             )
         };
-        let outcomes = score(&greedy)?;
+        let outcomes = score_chunk(&greedy)?;
         for (correct, reward) in outcomes {
             passed += correct as usize;
             if let Some(r) = reward {
@@ -85,7 +85,7 @@ pub fn evaluate<M: LanguageModel>(
                 seed: grpo_base::SplitMix64::keyed(settings.seed, &[chunk_index as u64]).next_u64(),
                 ..greedy.clone()
             };
-            let outcomes = score(&sampled)?;
+            let outcomes = score_chunk(&sampled)?;
             for group in outcomes.chunks(settings.num_samples) {
                 let correct = group.iter().filter(|(c, _)| *c).count();
                 pass_k_sum += pass_at_k(settings.num_samples, correct, settings.k);

@@ -265,12 +265,8 @@ impl UnitTestRunner {
         if let Some(refusal) = &self.refusal {
             return Err(VerifyError::Other(refusal.clone()));
         }
-        if code.len() > self.config.max_source_kb << 10 {
-            return Ok(Outcome::CompileError(format!(
-                "source of {} bytes is over max_source_kb = {}",
-                code.len(),
-                self.config.max_source_kb
-            )));
+        if let Some(why) = self.oversize(code) {
+            return Ok(Outcome::CompileError(why));
         }
         let _slot = self.acquire();
         #[cfg(all(target_os = "linux", not(grpo_no_sandbox)))]
@@ -291,18 +287,25 @@ impl UnitTestRunner {
         if let Some(refusal) = &self.refusal {
             return Err(VerifyError::Other(refusal.clone()));
         }
-        if code.len() > self.config.max_source_kb << 10 {
-            return Err(VerifyError::Other(format!(
-                "source of {} bytes is over max_source_kb = {}",
-                code.len(),
-                self.config.max_source_kb
-            )));
+        if let Some(why) = self.oversize(code) {
+            return Err(VerifyError::Other(why));
         }
         let _slot = self.acquire();
         #[cfg(all(target_os = "linux", not(grpo_no_sandbox)))]
         return self.execute_script(code);
         #[cfg(not(all(target_os = "linux", not(grpo_no_sandbox))))]
         Err(VerifyError::Other(NO_SANDBOX.into()))
+    }
+
+    /// Why `code` is refused unrun for its size, if it is.
+    fn oversize(&self, code: &str) -> Option<String> {
+        (code.len() > self.config.max_source_kb << 10).then(|| {
+            format!(
+                "source of {} bytes is over max_source_kb = {}",
+                code.len(),
+                self.config.max_source_kb
+            )
+        })
     }
 
     fn acquire(&self) -> SlotGuard<'_> {
