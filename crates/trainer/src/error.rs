@@ -36,6 +36,9 @@ pub enum TrainerError {
     Data(#[from] grpo_data::DataError),
     #[error(transparent)]
     Verifiers(#[from] grpo_verifiers::ConfigError),
+    /// A supervised target that cannot be played through the environment.
+    #[error("demonstration, for the row whose prompt begins {prompt:?}: {message}")]
+    Demonstration { prompt: String, message: String },
     /// The environment could not start an episode for a row.
     #[error("environment, for the row whose prompt begins {prompt:?}: {source}")]
     Environment {

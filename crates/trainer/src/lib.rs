@@ -16,6 +16,7 @@ mod allocator;
 mod checkpoint;
 pub mod compute;
 mod config;
+mod demonstration;
 mod episodes;
 mod error;
 mod eval;
@@ -35,8 +36,9 @@ pub use config::{
     AdvantageEstimator, GrpoConfig, ImportanceSamplingLevel, KlEstimator, LossType, ScaleRewards,
     Schedule,
 };
+pub use demonstration::play_demonstration;
 pub use error::{Result, TrainerError};
 pub use eval::{EvalResult, EvalSettings, evaluate, pass_at_k};
 pub use grpo::{Batch, GrpoTrainer, TrainRow};
 pub use metrics::{Metrics, read_metrics};
-pub use sft::{SftConfig, SftTrainer};
+pub use sft::{MixedTarget, SftConfig, SftTrainer};

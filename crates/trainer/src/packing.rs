@@ -17,8 +17,9 @@ pub struct Packed {
     pub mask: Tensor<2>,
 }
 
-/// Packs `(prompt, completion, in_loss)` rows; a row not `in_loss` gets an all-zero mask.
-pub fn pack(rows: &[(&[u32], &[u32], bool)], pad: u32, device: &Device) -> Packed {
+/// Packs `(prompt, completion, in_loss)` rows, `in_loss` saying of each completion token
+/// whether it takes part in the loss (an environment's tokens in a demonstration do not).
+pub fn pack(rows: &[(&[u32], &[u32], &[bool])], pad: u32, device: &Device) -> Packed {
     let prompt_len = rows.iter().map(|r| r.0.len()).max().unwrap_or(1).max(1);
     let completion_len = rows.iter().map(|r| r.1.len()).max().unwrap_or(1).max(1);
     let width = prompt_len + completion_len;
@@ -35,8 +36,9 @@ pub fn pack(rows: &[(&[u32], &[u32], bool)], pad: u32, device: &Device) -> Packe
             pad as i64,
             completion_len - completion.len(),
         ));
-        let on = if *in_loss { 1.0f32 } else { 0.0 };
-        mask.extend((0..completion_len).map(|t| if t < completion.len() { on } else { 0.0 }));
+        debug_assert_eq!(completion.len(), in_loss.len());
+        mask.extend(in_loss.iter().map(|&on| if on { 1.0f32 } else { 0.0 }));
+        mask.extend(std::iter::repeat_n(0.0, completion_len - completion.len()));
     }
     Packed {
         tokens: Tensor::from_data(TensorData::new(tokens, [rows.len(), width]), device),

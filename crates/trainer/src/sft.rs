@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use grpo_data::{Dataset, Row};
+use grpo_environments::Environment;
 use grpo_policy::burn::optim::{GradientsAccumulator, GradientsParams};
 use grpo_policy::burn::tensor::Device;
 use grpo_policy::{CausalLm, LanguageModel, Tokenizer};
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::Schedule;
+use crate::demonstration::play_demonstration;
 use crate::error::{Result, TrainerError};
 use crate::metrics::Metrics;
 use crate::optim::OptimSettings;
@@ -39,6 +41,11 @@ pub struct SftConfig {
     /// Instead of `target_prefix` + `target_field`: a template whose `{field}`s are replaced
     /// by the row's fields (`"<think>{numbers}</think><answer>{solution}</answer>"`).
     pub target_template: Option<String>,
+    /// Instead of one template: several, each row taught one of them, drawn by `weight` from
+    /// a hash of the row's prompt and `seed` (the same row always gets the same one, so a
+    /// resumed run teaches what the first did). How a warm-up shows a tool on a few problems
+    /// only: `[{ template = "{steps}", weight = 9 }, { template = "<tool_call>…", weight = 1 }]`.
+    pub target_mix: Vec<MixedTarget>,
     /// End each target with the tokenizer's EOS, so the model learns to stop.
     pub append_eos: bool,
     pub seed: u64,
@@ -65,6 +72,7 @@ impl Default for SftConfig {
             target_field: "answer".into(),
             target_prefix: String::new(),
             target_template: None,
+            target_mix: Vec::new(),
             append_eos: true,
             seed: 0,
             save_steps: None,
@@ -94,7 +102,45 @@ impl SftConfig {
         if self.target_field.is_empty() {
             return Err(TrainerError::config("target_field", "must not be empty"));
         }
+        if !self.target_mix.is_empty() && self.target_template.is_some() {
+            return Err(TrainerError::config(
+                "target_mix",
+                "set either target_mix or target_template, not both",
+            ));
+        }
+        for (i, target) in self.target_mix.iter().enumerate() {
+            if !(target.weight.is_finite() && target.weight > 0.0) {
+                return Err(TrainerError::config(
+                    &format!("target_mix[{i}].weight"),
+                    format!("must be > 0, got {}", target.weight),
+                ));
+            }
+            if target.template.is_empty() {
+                return Err(TrainerError::config(
+                    &format!("target_mix[{i}].template"),
+                    "must not be empty",
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The template `row` is taught with: `target_template`, or its draw from `target_mix`.
+    fn template_for(&self, row: &Row) -> Option<&str> {
+        if self.target_mix.is_empty() {
+            return self.target_template.as_deref();
+        }
+        let key = grpo_base::stable_hash(row.prompt().as_bytes(), 0);
+        let draw = f64::from(grpo_base::SplitMix64::keyed(self.seed, &[key]).uniform_f32());
+        let total: f64 = self.target_mix.iter().map(|t| t.weight).sum();
+        let mut below = 0.0;
+        for target in &self.target_mix {
+            below += target.weight / total;
+            if draw < below {
+                return Some(&target.template);
+            }
+        }
+        self.target_mix.last().map(|t| t.template.as_str())
     }
 
     /// The completion a row teaches.
@@ -103,8 +149,8 @@ impl SftConfig {
             Value::String(text) => text.clone(),
             other => other.to_string(),
         };
-        if let Some(template) = &self.target_template {
-            let mut out = template.clone();
+        if let Some(template) = self.template_for(row) {
+            let mut out = template.to_owned();
             for (name, value) in row.fields() {
                 out = out.replace(&format!("{{{name}}}"), &text(value));
             }
@@ -126,11 +172,22 @@ impl SftConfig {
     }
 }
 
+/// One template of [`SftConfig::target_mix`] and its share of the rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MixedTarget {
+    /// As [`SftConfig::target_template`].
+    pub template: String,
+    /// Relative share (the weights need not sum to 1).
+    pub weight: f64,
+}
+
 /// A supervised run. Building one calls [`keep_freed_memory`](crate::keep_freed_memory).
 pub struct SftTrainer<M: LanguageModel = CausalLm> {
     core: RunCore<M, SftConfig>,
     tokenizer: Arc<dyn Tokenizer>,
     data: Dataset,
+    environment: Option<Arc<dyn Environment>>,
 }
 
 impl<M: LanguageModel> SftTrainer<M> {
@@ -148,6 +205,7 @@ impl<M: LanguageModel> SftTrainer<M> {
             core: RunCore::start(model, config, data.len(), run_dir)?,
             tokenizer,
             data,
+            environment: None,
         })
     }
 
@@ -164,7 +222,16 @@ impl<M: LanguageModel> SftTrainer<M> {
             core,
             tokenizer,
             data,
+            environment: None,
         })
+    }
+
+    /// Plays each target through `environment`, as a GRPO rollout is: the target's turns
+    /// (each ended by one of its turn stops) are answered by a real episode, and what the
+    /// episode answers (a tool's result) is context, never a target of the loss.
+    pub fn with_environment(mut self, environment: Arc<dyn Environment>) -> Self {
+        self.environment = Some(environment);
+        self
     }
 
     /// The model after training, without autodiff: what sampling, evaluation and a following
@@ -190,21 +257,36 @@ impl<M: LanguageModel> SftTrainer<M> {
         let rows = self
             .data
             .get_many(&self.core.epochs.next_batch(self.core.config.batch_size))?;
-        let mut pairs: Vec<(Vec<u32>, Vec<u32>)> = Vec::with_capacity(rows.len());
+        // (prompt, completion, whether the model writes each completion token)
+        let mut pairs: Vec<(Vec<u32>, Vec<u32>, Vec<bool>)> = Vec::with_capacity(rows.len());
         for row in &rows {
-            let mut ids = self.tokenizer.encode(&self.core.config.target(row)?);
+            let target = self.core.config.target(row)?;
+            let (mut ids, mut from_model) = match &self.environment {
+                Some(environment) => {
+                    play_demonstration(environment.as_ref(), row, &target, &*self.tokenizer)?
+                }
+                None => {
+                    let ids = self.tokenizer.encode(&target);
+                    let from_model = vec![true; ids.len()];
+                    (ids, from_model)
+                }
+            };
             if self.core.config.append_eos
                 && let Some(&eos) = self.tokenizer.eos_ids().first()
             {
                 ids.push(eos);
+                from_model.push(true);
             }
-            pairs.push((self.tokenizer.encode(row.prompt()), ids));
+            pairs.push((self.tokenizer.encode(row.prompt()), ids, from_model));
         }
-        let packed_rows: Vec<(&[u32], &[u32], bool)> = pairs
+        let packed_rows: Vec<(&[u32], &[u32], &[bool])> = pairs
             .iter()
-            .map(|(p, c)| (p.as_slice(), c.as_slice(), true))
+            .map(|(p, c, m)| (p.as_slice(), c.as_slice(), m.as_slice()))
             .collect();
-        let tokens: usize = pairs.iter().map(|(_, c)| c.len()).sum();
+        let tokens: usize = pairs
+            .iter()
+            .map(|(_, _, m)| m.iter().filter(|m| **m).count())
+            .sum();
         // Contiguous runs of rows, one thread each; every shard divides by the batch's token
         // count, so the shards' losses (and gradients) sum to the batch's.
         let count = update_shards(self.core.config.shards).clamp(1, packed_rows.len().max(1));
@@ -253,7 +335,7 @@ impl<M: LanguageModel> SftTrainer<M> {
         metrics.insert("grad_norm".into(), grad_norm as f64);
         metrics.insert("tokens".into(), tokens as f64);
         // Token passes (see `crate::compute`): every token of every row, forward and backward.
-        let positions: usize = pairs.iter().map(|(p, c)| p.len() + c.len()).sum();
+        let positions: usize = pairs.iter().map(|(p, c, _)| p.len() + c.len()).sum();
         metrics.insert("compute/token_passes".into(), (3 * positions) as f64);
         metrics.insert("step_skipped".into(), if skipped { 1.0 } else { 0.0 });
         self.core.log_and_checkpoint(&metrics, None)?;

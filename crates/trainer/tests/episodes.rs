@@ -293,3 +293,150 @@ fn an_episode_that_cannot_start_names_its_row() {
         other => panic!("expected an environment error, got {:?}", other.map(|_| ())),
     }
 }
+
+/// A warm-up played through the tool-calling environment: the calculator's real result sits in
+/// the sequence as context, and the loss is the mean cross-entropy over the model's tokens
+/// alone — checked against log-probs worked out here, one row at a time, from the model's
+/// plain forward.
+#[test]
+fn a_demonstration_through_the_environment_teaches_only_the_models_tokens() {
+    use grpo_environments::{Calculator, ToolCalling};
+    use grpo_policy::burn::tensor::{Int, Tensor, TensorData};
+    use grpo_policy::{LanguageModel, Tokenizer};
+    use grpo_trainer::{SftConfig, SftTrainer};
+
+    let call = r#"<tool_call>{"name": "calculator", "arguments": {"expression": "{expression}"}}</tool_call>"#;
+    let rows: Vec<Row> = [("2+3", "5"), ("9-4", "5"), ("7+8", "15")]
+        .iter()
+        .map(|(e, a)| {
+            Row::from_prompt(format!("What is {e}?"))
+                .with("expression", *e)
+                .with("answer", *a)
+        })
+        .collect();
+    let config = SftConfig {
+        batch_size: rows.len(),
+        max_steps: 1,
+        target_template: Some(format!("{call}Answer: {{answer}}")),
+        ..Default::default()
+    };
+    let environment =
+        Arc::new(ToolCalling::new(vec![Arc::new(Calculator)], Default::default()).unwrap());
+    let model = tiny_model(3);
+    let mut sft = SftTrainer::new(
+        model.clone(),
+        Arc::new(ByteTokenizer),
+        Dataset::from_rows(rows.clone()),
+        config.clone(),
+        None,
+    )
+    .unwrap()
+    .with_environment(environment);
+    let metrics = sft.train_step().unwrap();
+
+    // By hand: each whole transcript, and which of its completion bytes the model writes.
+    let (mut sum, mut count, mut sum_all, mut count_all) = (0.0f64, 0usize, 0.0f64, 0usize);
+    for row in &rows {
+        let expression = row.get("expression").unwrap().as_str().unwrap();
+        let answer = row.get("answer").unwrap().as_str().unwrap();
+        let turn = call.replace("{expression}", expression);
+        let pieces = [
+            (turn.clone(), true),
+            (format!("<tool_response>{answer}</tool_response>"), false),
+            (format!("Answer: {answer}"), true),
+        ];
+        let mut ids = ByteTokenizer.encode(row.prompt());
+        let prompt_len = ids.len();
+        let mut mine = Vec::new();
+        for (text, model_writes) in &pieces {
+            let piece = ByteTokenizer.encode(text);
+            mine.extend(std::iter::repeat_n(*model_writes, piece.len()));
+            ids.extend(piece);
+        }
+        ids.push(ByteTokenizer.eos_ids()[0]);
+        mine.push(true);
+        let tokens = Tensor::<2, Int>::from_data(
+            TensorData::new(
+                ids.iter().map(|&t| t as i64).collect::<Vec<_>>(),
+                [1, ids.len()],
+            ),
+            &model.device(),
+        );
+        let logits = model
+            .forward(tokens, &mut model.new_cache(vec![0]))
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let vocab = model.vocab_size();
+        for (k, &writes) in mine.iter().enumerate() {
+            // Position p predicts token p + 1.
+            let p = prompt_len + k - 1;
+            let row_logits = &logits[p * vocab..(p + 1) * vocab];
+            let max = row_logits.iter().fold(f32::MIN, |a, &b| a.max(b)) as f64;
+            let log_z = max
+                + row_logits
+                    .iter()
+                    .map(|&l| (l as f64 - max).exp())
+                    .sum::<f64>()
+                    .ln();
+            let logp = row_logits[ids[prompt_len + k] as usize] as f64 - log_z;
+            sum_all += logp;
+            count_all += 1;
+            if writes {
+                sum += logp;
+                count += 1;
+            }
+        }
+    }
+    assert_eq!(metrics["tokens"], count as f64);
+    let expected = -sum / count as f64;
+    let unmasked = -sum_all / count_all as f64;
+    eprintln!(
+        "loss {} (by hand {expected}, unmasked {unmasked})",
+        metrics["loss"]
+    );
+    assert!(
+        (metrics["loss"] - expected).abs() < 1e-5 * expected.abs(),
+        "loss {} vs {expected} by hand",
+        metrics["loss"]
+    );
+    // The check bites: counting the tool's bytes would give another loss.
+    assert!(
+        (unmasked - expected).abs() > 1e-3,
+        "{unmasked} vs {expected}"
+    );
+}
+
+/// A target the environment ends before it is over is refused, naming the row.
+#[test]
+fn a_demonstration_the_environment_cuts_short_names_its_row() {
+    use grpo_trainer::{SftConfig, SftTrainer};
+    let rows = vec![Row::from_prompt("Say a digit:")];
+    let environment = Arc::new(Scripted {
+        observation: "",
+        observations: 0,
+        reward: None,
+        stops: vec![";".into()],
+    });
+    let mut sft = SftTrainer::new(
+        tiny_model(3),
+        Arc::new(ByteTokenizer),
+        Dataset::from_rows(rows),
+        SftConfig {
+            batch_size: 1,
+            max_steps: 1,
+            target_template: Some("7; 8".into()),
+            ..Default::default()
+        },
+        None,
+    )
+    .unwrap()
+    .with_environment(environment);
+    let error = sft.train_step().unwrap_err().to_string();
+    assert!(
+        error.contains("Say a digit:")
+            && error.contains("after turn 1")
+            && error.contains("\" 8\""),
+        "{error}"
+    );
+}

@@ -403,6 +403,65 @@ fn sft_targets_come_from_a_field_or_a_template() {
     );
 }
 
+#[test]
+fn a_target_mix_teaches_each_row_one_template_in_its_share() {
+    use grpo_trainer::MixedTarget;
+    let mix = |weights: [f64; 2]| SftConfig {
+        target_mix: vec![
+            MixedTarget {
+                template: "by hand {answer}".into(),
+                weight: weights[0],
+            },
+            MixedTarget {
+                template: "tool {answer}".into(),
+                weight: weights[1],
+            },
+        ],
+        ..Default::default()
+    };
+    let rows: Vec<Row> = (0..2000)
+        .map(|i| Row::from_prompt(format!("What is {i}+1?")).with("answer", i + 1))
+        .collect();
+    let config = mix([4.0, 1.0]);
+    config.validate().unwrap();
+    let targets: Vec<String> = rows.iter().map(|r| config.target(r).unwrap()).collect();
+    // The same row always gets the same template (a resumed run teaches the same).
+    assert_eq!(targets[7], config.target(&rows[7]).unwrap());
+    assert!(targets[7].ends_with(" 8"), "{}", targets[7]);
+    // Shares by weight: 1/5 of 2000 = 400, binomial sd ≈ 18.
+    let tool = targets.iter().filter(|t| t.starts_with("tool")).count();
+    assert!(
+        (330..=470).contains(&tool),
+        "{tool} of 2000 rows drew the tool"
+    );
+    // Another seed, another draw per row, the same share.
+    let other = SftConfig {
+        seed: 1,
+        ..config.clone()
+    };
+    let moved = rows
+        .iter()
+        .zip(&targets)
+        .filter(|(r, t)| other.target(r).unwrap() != **t)
+        .count();
+    assert!(moved > 300, "{moved}");
+    // Settings that cannot work, named.
+    for (bad, field) in [
+        (mix([1.0, 0.0]), "target_mix[1].weight"),
+        (mix([f64::NAN, 1.0]), "target_mix[0].weight"),
+        (
+            SftConfig {
+                target_template: Some("x".into()),
+                ..mix([1.0, 1.0])
+            },
+            "target_mix",
+        ),
+    ] {
+        let error = bad.validate().unwrap_err().to_string();
+        assert!(error.contains(field), "{error}");
+    }
+}
+
 /// `‖b − a‖ / ‖a − before‖` over every parameter: how far two updates of the same weights
 /// land apart, relative to how far the first moved them.
 /// A rollout of `trainer` with fixed advantages and completions of 1 to 4 tokens, so that
