@@ -33,6 +33,8 @@ pub struct EvalResult {
     pub pass_at_k: Option<f64>,
     /// Mean reward of the greedy completions that could be scored.
     pub mean_reward: f64,
+    /// With an environment: the greedy episodes' mean tool calls (`tools/call_frequency`).
+    pub tool_calls_per_episode: Option<f64>,
 }
 
 /// Prompts per sampler call: bounds memory on large sets.
@@ -57,6 +59,7 @@ pub fn evaluate<M: LanguageModel>(
         ..Default::default()
     };
     let (mut passed, mut reward_sum, mut scored) = (0usize, 0.0f64, 0usize);
+    let mut tool_calls = 0usize;
     let mut pass_k_sum = 0.0f64;
     for (chunk_index, chunk) in rows.chunks(CHUNK).enumerate() {
         let score_chunk = |config: &SamplingConfig| {
@@ -71,8 +74,9 @@ pub fn evaluate<M: LanguageModel>(
             )
         };
         let outcomes = score_chunk(&greedy)?;
-        for (correct, reward) in outcomes {
+        for (correct, reward, calls) in outcomes {
             passed += correct as usize;
+            tool_calls += calls;
             if let Some(r) = reward {
                 reward_sum += r as f64;
                 scored += 1;
@@ -87,7 +91,7 @@ pub fn evaluate<M: LanguageModel>(
             };
             let outcomes = score_chunk(&sampled)?;
             for group in outcomes.chunks(settings.num_samples) {
-                let correct = group.iter().filter(|(c, _)| *c).count();
+                let correct = group.iter().filter(|(c, _, _)| *c).count();
                 pass_k_sum += pass_at_k(settings.num_samples, correct, settings.k);
             }
         }
@@ -101,10 +105,11 @@ pub fn evaluate<M: LanguageModel>(
         } else {
             reward_sum / scored as f64
         },
+        tool_calls_per_episode: environment.map(|_| tool_calls as f64 / n),
     })
 }
 
-/// (correct, reward) of every completion, grouped by prompt.
+/// (correct, reward, tool calls) of every completion, grouped by prompt.
 fn score<M: LanguageModel>(
     model: &M,
     tokenizer: &dyn Tokenizer,
@@ -113,7 +118,7 @@ fn score<M: LanguageModel>(
     rows: &[Row],
     config: &SamplingConfig,
     settings: &EvalSettings,
-) -> Result<Vec<(bool, Option<f32>)>> {
+) -> Result<Vec<(bool, Option<f32>, usize)>> {
     let rollouts = sample_rows(
         &Sampler::default(),
         model,
@@ -137,7 +142,8 @@ fn score<M: LanguageModel>(
                 c.outcome.as_ref(),
                 settings.environment_reward_weight,
             );
-            (e.correct == Some(true), reward)
+            let calls = c.outcome.as_ref().map_or(0, |o| o.tool_calls);
+            (e.correct == Some(true), reward, calls)
         })
         .collect())
 }

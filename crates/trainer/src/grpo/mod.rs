@@ -282,6 +282,9 @@ impl<M: LanguageModel> GrpoTrainer<M> {
             )?;
             metrics.insert(format!("eval/{name}/pass@1"), result.pass_at_1);
             metrics.insert(format!("eval/{name}/reward"), result.mean_reward);
+            if let Some(calls) = result.tool_calls_per_episode {
+                metrics.insert(format!("eval/{name}/tool_calls"), calls);
+            }
             if let Some(pass_k) = result.pass_at_k {
                 metrics.insert(format!("eval/{name}/pass@{}", settings.k), pass_k);
             }
