@@ -76,18 +76,27 @@ fn a_miniature_math_rl_run_raises_its_reward() {
     }
 }
 
-/// A run file's `[environment]`: GRPO and every arm's evaluation run episodes through it, and
-/// its metrics reach `metrics.jsonl`; a tool that does not exist is an error naming the line.
+/// A run file's `[environment]`: the warm-up plays its targets through it, GRPO and every arm's
+/// evaluation run episodes through it, and its metrics reach `metrics.jsonl` and the charts;
+/// `no_environment_control` runs the same recipe without it. A tool that does not exist, a
+/// control with nothing to do without, are errors naming the line.
 #[test]
 fn a_run_file_environment_drives_the_rollouts() {
+    let call = r#"<tool_call>{\"name\": \"calculator\", \"arguments\": {\"expression\": \"{expression}\"}}</tool_call>"#;
     let text = MINIATURE
+        .replace("seed = 3\n", "seed = 3\nno_environment_control = true\n")
         .replace("max_steps = 40", "max_steps = 2")
         .replace("max_completion_length = 1", "max_completion_length = 6")
-        + "[environment]\nkind = \"tool_calling\"\ntools = [\"calculator\"]\n";
+        + "[environment]\nkind = \"tool_calling\"\ntools = [\"calculator\"]\n"
+        + &format!(
+            "[sft]\nbatch_size = 4\nmax_steps = 2\ntarget_mix = [\n  \
+             {{ template = \"{{answer}}\", weight = 1 }},\n  \
+             {{ template = \"{call}{{answer}}\", weight = 1 }},\n]\n"
+        );
     let dir = tempfile::tempdir().unwrap();
     let run = Run::from_str(&text, "tools.toml").unwrap();
     assert!(run.environment.is_some());
-    run.execute(dir.path(), &Device::flex(), false).unwrap();
+    let results = run.execute(dir.path(), &Device::flex(), false).unwrap();
     let metrics = read_metrics(&dir.path().join("grpo/metrics.jsonl")).unwrap();
     assert_eq!(metrics.len(), 2);
     for key in [
@@ -97,15 +106,54 @@ fn a_run_file_environment_drives_the_rollouts() {
     ] {
         assert!(metrics[1].contains_key(key), "{key}");
     }
-    let line = text.lines().position(|l| l == "[environment]").unwrap() + 1;
-    let error = Run::from_str(&text.replace("\"calculator\"", "\"shell\""), "tools.toml")
-        .err()
-        .unwrap()
-        .to_string();
+    // The control: the same steps without the tool, its own directory, no tool metrics.
+    let control = read_metrics(&dir.path().join("no_env/grpo/metrics.jsonl")).unwrap();
+    assert_eq!(control.len(), 2);
+    assert!(!control[1].contains_key("tools/call_frequency"));
+    let arms: Vec<&str> = results.arms.keys().map(|k| k.as_str()).collect();
+    assert_eq!(arms, ["grpo", "no_env_grpo", "no_env_warmup", "warmup"]);
+    let with_calls: Vec<&str> = results.tool_calls.keys().map(|k| k.as_str()).collect();
+    assert_eq!(with_calls, ["grpo", "warmup"]);
+    assert_eq!(results.tool_calls["grpo"].len(), 2);
+    assert!(results.markdown().contains("Tool calls per episode"));
+    for file in [
+        "tools.png",
+        "tool_calls.png",
+        "accuracy.png",
+        "no_env/accuracy.png",
+        "no_env/warmup_model/model.bpk",
+    ] {
+        assert!(dir.path().join(file).exists(), "{file}");
+    }
+    assert!(!dir.path().join("no_env/tools.png").exists());
+
+    let line = |key: &str| text.lines().position(|l| l.starts_with(key)).unwrap() + 1;
+    let error = |text: &str| Run::from_str(text, "tools.toml").err().unwrap().to_string();
+    let shell = error(&text.replace("\"calculator\"]", "\"shell\"]"));
     assert!(
-        error.starts_with(&format!("tools.toml:{line}: [environment]"))
-            && error.contains("`shell`, which is not a built-in tool (calculator, python)"),
-        "{error}"
+        shell.starts_with(&format!(
+            "tools.toml:{}: [environment]",
+            line("[environment]")
+        )) && shell.contains("`shell`, which is not a built-in tool (calculator, python)"),
+        "{shell}"
+    );
+    let at = format!(
+        "tools.toml:{}: no_environment_control",
+        line("no_environment_control")
+    );
+    let alone = error(text.split("[environment]").next().unwrap());
+    assert!(
+        alone.starts_with(&at) && alone.contains("needs an [environment]"),
+        "{alone}"
+    );
+    let all_call = error(&text.replace(
+        "template = \"{answer}\"",
+        "template = \"<tool_call></tool_call>{answer}\"",
+    ));
+    assert!(
+        all_call.starts_with(&at)
+            && all_call.contains("every warm-up target calls the environment"),
+        "{all_call}"
     );
 }
 

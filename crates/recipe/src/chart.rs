@@ -139,8 +139,15 @@ fn draw(chart: &Chart, file: &Path, x: (f64, f64), y: (f64, f64)) -> Result<()> 
 
 /// The charts of a run, into `out`: `reward.png` (reward and train accuracy per GRPO step),
 /// `accuracy.png` (greedy accuracy per split at each evaluation, from the warm-up model's at
-/// step 0), `kl.png` and `completion_length.png`.
-pub fn run_charts(metrics: &[Metrics], warmup: &BTreeMap<String, f64>, out: &Path) -> Result<()> {
+/// step 0), `kl.png`, `completion_length.png`, and with an environment `tools.png` (tool calls
+/// per episode and the share that failed, per GRPO step) and `tool_calls.png` (greedy tool
+/// calls per episode per split at each evaluation, from the warm-up model's, `warmup_calls`).
+pub fn run_charts(
+    metrics: &[Metrics],
+    warmup: &BTreeMap<String, f64>,
+    warmup_calls: Option<&BTreeMap<String, f64>>,
+    out: &Path,
+) -> Result<()> {
     let series = |key: &str, name: &str| Series::from_metrics(metrics, key, name);
     let chart = |title: &str, y_label: &str, series: Vec<Series>| Chart {
         title: title.into(),
@@ -159,18 +166,35 @@ pub fn run_charts(metrics: &[Metrics], warmup: &BTreeMap<String, f64>, out: &Pat
         ),
         &out.join("reward.png"),
     )?;
-    let splits = warmup
-        .iter()
-        .map(|(name, &start)| {
-            let mut line = series(&format!("eval/{name}/pass@1"), name);
-            line.points.insert(0, (0.0, start));
-            line
-        })
-        .collect();
+    // One line per split of the evaluation metric `eval/<split>/<key>`, from `start` at step 0.
+    let per_split = |start: &BTreeMap<String, f64>, key: &str| -> Vec<Series> {
+        start
+            .iter()
+            .map(|(name, &start)| {
+                let mut line = series(&format!("eval/{name}/{key}"), name);
+                line.points.insert(0, (0.0, start));
+                line
+            })
+            .collect()
+    };
     save(
-        &chart("greedy accuracy per split", "pass@1", splits),
+        &chart(
+            "greedy accuracy per split",
+            "pass@1",
+            per_split(warmup, "pass@1"),
+        ),
         &out.join("accuracy.png"),
     )?;
+    if let Some(calls) = warmup_calls {
+        save(
+            &chart(
+                "greedy tool calls per split",
+                "tool calls per episode",
+                per_split(calls, "tool_calls"),
+            ),
+            &out.join("tool_calls.png"),
+        )?;
+    }
     save(
         &chart(
             "KL to the reference",
@@ -179,6 +203,23 @@ pub fn run_charts(metrics: &[Metrics], warmup: &BTreeMap<String, f64>, out: &Pat
         ),
         &out.join("kl.png"),
     )?;
+    if metrics
+        .iter()
+        .any(|m| m.contains_key("tools/call_frequency"))
+    {
+        save(
+            &chart(
+                "tool use in GRPO's rollouts",
+                "per episode / per call",
+                vec![
+                    series("tools/call_frequency", "tool calls per episode"),
+                    series("tools/failure_frequency", "failed calls per call"),
+                    series("episodes/mean_turns", "turns per episode"),
+                ],
+            ),
+            &out.join("tools.png"),
+        )?;
+    }
     save(
         &chart(
             "completion length",

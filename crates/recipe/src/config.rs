@@ -5,6 +5,7 @@
 //! name = "math_rl"
 //! seed = 7
 //! sft_control = true      # a control arm spending GRPO's compute on more SFT
+//! no_environment_control = true  # with [environment]: the same run without it
 //! [model]                 # from scratch with the byte tokenizer, or `dir = "hf-model/"`
 //! hidden_size = 128
 //! num_hidden_layers = 2
@@ -48,6 +49,10 @@ pub struct RunConfig {
     /// Also train a control arm: the warm-up model trained with SFT for as much compute as
     /// GRPO used (counted by the trainer, [`grpo_trainer::compute`]).
     pub sft_control: bool,
+    /// With an environment: also run the recipe without it, on the same budget (SFT and GRPO
+    /// steps) — a warm-up on the targets the environment would not answer, one-turn GRPO and
+    /// evaluation. Its arms are `no_env_warmup` and `no_env_grpo`.
+    pub no_environment_control: bool,
     /// Train LoRA adapters on the frozen model instead of the whole model, in the GRPO phase
     /// and the control arm (the warm-up, if any, trains the model the adapters sit on).
     pub lora: Option<LoraConfig>,
@@ -102,6 +107,7 @@ struct RunFile {
     sft: Option<Spanned<SftConfig>>,
     #[serde(default)]
     sft_control: bool,
+    no_environment_control: Option<Spanned<bool>>,
     lora: Option<Spanned<LoraConfig>>,
     grpo: Option<Spanned<GrpoConfig>>,
     environment: Option<Spanned<EnvironmentConfig>>,
@@ -145,6 +151,22 @@ pub(crate) fn parse(text: &str, origin: &str, registry: &Registry) -> Result<Par
             (Some(config), Some(built))
         }
     };
+    let control = file.no_environment_control;
+    if let Some(control) = control.as_ref().filter(|c| *c.get_ref()) {
+        let at = || {
+            format!(
+                "{origin}:{}: no_environment_control",
+                grpo_base::line_at(text, control.span().start)
+            )
+        };
+        let environment = built
+            .as_ref()
+            .ok_or_else(|| RecipeError::config(at(), "needs an [environment] to do without"))?;
+        if let Some(sft) = &sft {
+            without_environment(sft, &environment.turn_stops())
+                .map_err(|why| RecipeError::config(at(), why))?;
+        }
+    }
     let config = RunConfig {
         name: file.name,
         seed: file.seed,
@@ -152,11 +174,35 @@ pub(crate) fn parse(text: &str, origin: &str, registry: &Registry) -> Result<Par
         task: file.task,
         sft,
         sft_control: file.sft_control,
+        no_environment_control: control.is_some_and(|c| c.into_inner()),
         lora,
         grpo,
         environment,
     };
     Ok((config, verifiers, built))
+}
+
+/// The warm-up of the no-environment control: `sft` without the targets the environment would
+/// answer (those holding one of its turn `stops`), or why there are none left.
+pub(crate) fn without_environment(
+    sft: &SftConfig,
+    stops: &[String],
+) -> std::result::Result<SftConfig, String> {
+    let answered = |template: &str| stops.iter().any(|stop| template.contains(stop.as_str()));
+    let mut plain = sft.clone();
+    plain.target_mix.retain(|t| !answered(&t.template));
+    let left = if sft.target_mix.is_empty() {
+        !sft.target_template.as_deref().is_some_and(answered)
+    } else {
+        !plain.target_mix.is_empty()
+    };
+    if !left {
+        return Err(format!(
+            "every warm-up target calls the environment (holds one of {stops:?}); give \
+             [sft] target_mix a target without it"
+        ));
+    }
+    Ok(plain)
 }
 
 /// A section's value after its own check, whose error is placed at the section's line.

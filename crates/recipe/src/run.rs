@@ -22,14 +22,26 @@ use grpo_verifiers::{Registry, VerifierSet};
 use serde::{Deserialize, Serialize};
 
 use crate::chart::run_charts;
-use crate::config::{RunConfig, parse};
+use crate::config::{RunConfig, parse, without_environment};
 use crate::error::{RecipeError, Result};
 use crate::task::EvalSet;
+
+/// The arms a run can have, in the order tables show them.
+pub const ARMS: [&str; 5] = [
+    "warmup",
+    "grpo",
+    "sft_control",
+    "no_env_warmup",
+    "no_env_grpo",
+];
 
 /// Accuracy (greedy pass@1) per split for each arm, and timings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Results {
     pub arms: BTreeMap<String, BTreeMap<String, f64>>,
+    /// With an environment: each arm's mean tool calls per greedy episode, per split.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tool_calls: BTreeMap<String, BTreeMap<String, f64>>,
     /// The problems each split was evaluated on.
     #[serde(default)]
     pub rows: BTreeMap<String, usize>,
@@ -38,35 +50,48 @@ pub struct Results {
 }
 
 impl Results {
-    /// The arms side by side, one row per split.
+    /// The arms side by side, one row per split; then, with an environment, tool calls per
+    /// episode the same way.
     pub fn markdown(&self) -> String {
-        let arms: Vec<&String> = ["warmup", "grpo", "sft_control"]
-            .iter()
-            .filter_map(|a| self.arms.get_key_value(*a).map(|(k, _)| k))
-            .collect();
-        let splits: Vec<&String> = self
-            .arms
-            .values()
-            .next()
-            .map(|m| m.keys().collect())
-            .unwrap_or_default();
-        let mut out = format!(
-            "| split | {} |\n|---|{}\n",
-            arms.iter()
-                .map(|a| a.as_str())
-                .collect::<Vec<_>>()
-                .join(" | "),
-            "---|".repeat(arms.len())
-        );
-        for split in splits {
-            let cells: Vec<String> = arms
-                .iter()
-                .map(|a| format!("{:.1}%", 100.0 * self.arms[*a][split]))
-                .collect();
-            out.push_str(&format!("| {split} | {} |\n", cells.join(" | ")));
+        let mut out = table(&self.arms, |v| format!("{:.1}%", 100.0 * v));
+        if !self.tool_calls.is_empty() {
+            out.push_str("\nTool calls per episode (greedy):\n\n");
+            out.push_str(&table(&self.tool_calls, |v| format!("{v:.2}")));
         }
         out
     }
+}
+
+/// One row per split, one column per arm (in [`ARMS`]' order).
+fn table(arms: &BTreeMap<String, BTreeMap<String, f64>>, cell: impl Fn(f64) -> String) -> String {
+    let names: Vec<&str> = ARMS.into_iter().filter(|a| arms.contains_key(*a)).collect();
+    let splits: Vec<&String> = arms
+        .values()
+        .next()
+        .map(|m| m.keys().collect())
+        .unwrap_or_default();
+    let mut out = format!(
+        "| split | {} |\n|---|{}\n",
+        names.join(" | "),
+        "---|".repeat(names.len())
+    );
+    for split in splits {
+        let cells: Vec<String> = names
+            .iter()
+            .map(|a| arms[*a].get(split).map_or("–".to_owned(), |v| cell(*v)))
+            .collect();
+        out.push_str(&format!("| {split} | {} |\n", cells.join(" | ")));
+    }
+    out
+}
+
+/// An arm of a run: where it writes, its warm-up and its environment.
+struct Arm<'a> {
+    /// Before `warmup` and `grpo` in the arms' names.
+    prefix: &'static str,
+    dir: &'a Path,
+    sft: Option<SftConfig>,
+    environment: Option<Arc<dyn Environment>>,
 }
 
 /// Loads a model directory with its tokenizer: `tokenizer.json` when there is one, else bytes.
@@ -207,29 +232,43 @@ impl Run {
         }
     }
 
-    /// Greedy pass@1 of `model` on every set.
+    /// Greedy pass@1 of `model` on every set (through the run's environment, if any).
     pub fn evaluate(
         &self,
         model: &CausalLm,
         tokenizer: &dyn Tokenizer,
         sets: &[EvalSet],
     ) -> Result<BTreeMap<String, f64>> {
+        Ok(self
+            .score(model, tokenizer, sets, self.environment.as_deref())?
+            .0)
+    }
+
+    /// Greedy pass@1 per set and, with `environment`, tool calls per episode per set.
+    fn score(
+        &self,
+        model: &CausalLm,
+        tokenizer: &dyn Tokenizer,
+        sets: &[EvalSet],
+        environment: Option<&dyn Environment>,
+    ) -> Result<(BTreeMap<String, f64>, BTreeMap<String, f64>)> {
         let settings = self.eval_settings();
-        let mut out = BTreeMap::new();
+        let (mut accuracy, mut tool_calls) = (BTreeMap::new(), BTreeMap::new());
         for (name, rows) in sets {
             let result = evaluate(
                 model,
                 tokenizer,
                 &self.verifiers,
-                self.environment
-                    .as_deref()
-                    .map(|e| (e, self.config.grpo.max_turns)),
+                environment.map(|e| (e, self.config.grpo.max_turns)),
                 rows,
                 &settings,
             )?;
-            out.insert(name.clone(), result.pass_at_1);
+            accuracy.insert(name.clone(), result.pass_at_1);
+            if let Some(calls) = result.tool_calls_per_episode {
+                tool_calls.insert(name.clone(), calls);
+            }
         }
-        Ok(out)
+        Ok((accuracy, tool_calls))
     }
 
     /// Runs everything into `out` (with `resume`, the GRPO phase continues from its newest
@@ -239,92 +278,26 @@ impl Run {
         std::fs::create_dir_all(out).map_err(|e| RecipeError::io(out, e))?;
         write_atomic(&out.join("run.toml"), self.text.as_bytes())?;
         let (train, sets) = self.data()?;
-        let (model, tokenizer) = self.model(device)?;
-        let mut phases = BTreeMap::new();
-        let mut arms = BTreeMap::new();
-        let warm_dir = out.join("warmup_model");
-
-        // 1. Warm-up.
-        let t = Instant::now();
-        let warm = if resume && warm_dir.join("model.bpk").exists() {
-            eprintln!("resuming: the warm-up model is {}", warm_dir.display());
-            CausalLm::load(&warm_dir, device)?
-        } else if let Some(sft) = &self.config.sft {
-            eprintln!(
-                "warm-up: {} SFT steps on {} rows",
-                sft.max_steps,
-                train.len()
-            );
-            let mut trainer = SftTrainer::new(
-                model,
-                tokenizer.clone(),
-                Dataset::from_rows(train.clone()),
-                sft.clone(),
-                Some(out.join("sft")),
-            )?;
-            trainer.train()?;
-            let warm = trainer.into_model();
-            warm.save(&warm_dir)?;
-            warm
-        } else {
-            model
+        let mut results = Results {
+            arms: BTreeMap::new(),
+            tool_calls: BTreeMap::new(),
+            rows: sets
+                .iter()
+                .map(|(name, rows)| (name.clone(), rows.len()))
+                .collect(),
+            wall_s: 0.0,
+            phases_s: BTreeMap::from([("evaluation".to_owned(), 0.0)]),
         };
-        phases.insert("warmup".to_owned(), t.elapsed().as_secs_f64());
-        let mut eval_s = 0.0;
-        let t = Instant::now();
-        arms.insert(
-            "warmup".to_owned(),
-            self.evaluate(&warm, tokenizer.as_ref(), &sets)?,
-        );
-        eval_s += t.elapsed().as_secs_f64();
-        eprintln!("warm-up: {}", summary(&arms["warmup"]));
-
-        // 2. GRPO.
-        let t_grpo = Instant::now();
-        let grpo_dir = out.join("grpo");
-        let mut trainer = if resume && grpo_trainer::latest_checkpoint(&grpo_dir)?.is_some() {
-            GrpoTrainer::resume(
-                grpo_dir.clone(),
-                tokenizer.clone(),
-                self.verifiers.clone(),
-                Dataset::from_rows(train.clone()),
-                device,
-            )?
-        } else {
-            GrpoTrainer::new(
-                self.trainable(&warm, "grpo", device)?,
-                tokenizer.clone(),
-                self.verifiers.clone(),
-                Dataset::from_rows(train.clone()),
-                self.config.grpo.clone(),
-                Some(grpo_dir.clone()),
-            )?
+        let arm = Arm {
+            prefix: "",
+            dir: out,
+            sft: self.config.sft.clone(),
+            environment: self.environment.clone(),
         };
-        for (name, rows) in &sets {
-            trainer = trainer.with_eval_set(name.clone(), rows.clone());
-        }
-        if let Some(environment) = &self.environment {
-            trainer = trainer.with_environment(environment.clone());
-        }
-        trainer.train()?;
-        let grpo_model = trainer.model().valid();
-        if grpo_model.lora().is_some() {
-            // The adapter alone, as peft saves one: `grpo merge --base <warm-up or model dir>
-            // --adapter grpo_adapter -o merged` makes a plain model of it.
-            grpo_model.save_adapter(&out.join("grpo_adapter"))?;
-            eprintln!("grpo: adapter in {}", out.join("grpo_adapter").display());
-        }
-        phases.insert("grpo".to_owned(), t_grpo.elapsed().as_secs_f64());
-        let t = Instant::now();
-        arms.insert(
-            "grpo".to_owned(),
-            self.evaluate(&grpo_model, tokenizer.as_ref(), &sets)?,
-        );
-        eval_s += t.elapsed().as_secs_f64();
-        eprintln!("grpo: {}", summary(&arms["grpo"]));
-        let metrics = read_metrics(&grpo_dir.join("metrics.jsonl"))?;
+        let (warm, metrics, tokenizer) =
+            self.train_arm(&arm, &train, &sets, device, resume, &mut results)?;
 
-        // 3. The control arm: as much compute, spent on SFT.
+        // The control arm: as much compute, spent on SFT.
         if self.config.sft_control {
             let sft = self.config.sft.clone().unwrap_or_default();
             let steps = self.matched_sft_steps(&metrics, &train, &sft, tokenizer.as_ref());
@@ -341,32 +314,210 @@ impl Run {
                 },
                 Some(out.join("sft_control")),
             )?;
+            if let Some(environment) = &self.environment {
+                control = control.with_environment(environment.clone());
+            }
             control.train()?;
             let control = control.into_model();
-            phases.insert("sft_control".to_owned(), t.elapsed().as_secs_f64());
-            let t = Instant::now();
-            arms.insert(
-                "sft_control".to_owned(),
-                self.evaluate(&control, tokenizer.as_ref(), &sets)?,
-            );
-            eval_s += t.elapsed().as_secs_f64();
-            eprintln!("sft control: {}", summary(&arms["sft_control"]));
+            results
+                .phases_s
+                .insert("sft_control".to_owned(), t.elapsed().as_secs_f64());
+            self.score_arm(
+                "sft_control",
+                &control,
+                &tokenizer,
+                &sets,
+                arm.environment.as_deref(),
+                &mut results,
+            )?;
         }
-        phases.insert("evaluation".to_owned(), eval_s);
-        let results = Results {
-            arms,
-            rows: sets
-                .iter()
-                .map(|(name, rows)| (name.clone(), rows.len()))
-                .collect(),
-            wall_s: started.elapsed().as_secs_f64(),
-            phases_s: phases,
-        };
+
+        // The same recipe without the environment.
+        if self.config.no_environment_control
+            && let Some(environment) = &self.environment
+        {
+            let sft = self
+                .config
+                .sft
+                .as_ref()
+                .map(|sft| without_environment(sft, &environment.turn_stops()))
+                .transpose()
+                .map_err(|why| RecipeError::config("no_environment_control", why))?;
+            let arm = Arm {
+                prefix: "no_env_",
+                dir: &out.join("no_env"),
+                sft,
+                environment: None,
+            };
+            self.train_arm(&arm, &train, &sets, device, resume, &mut results)?;
+        }
+        results.wall_s = started.elapsed().as_secs_f64();
         let json = serde_json::to_string_pretty(&results).expect("results serialize");
         write_atomic(&out.join("results.json"), json.as_bytes())?;
         write_atomic(&out.join("results.md"), results.markdown().as_bytes())?;
-        run_charts(&metrics, &results.arms["warmup"], out)?;
         Ok(results)
+    }
+
+    /// One arm's warm-up and GRPO phase in `arm.dir`, each model evaluated into `results`
+    /// (as `<prefix>warmup`, `<prefix>grpo`), its charts drawn; the warm-up model, the GRPO
+    /// metrics and the tokenizer come back for the control arm.
+    fn train_arm(
+        &self,
+        arm: &Arm,
+        train: &[Row],
+        sets: &[EvalSet],
+        device: &Device,
+        resume: bool,
+        results: &mut Results,
+    ) -> Result<(CausalLm, Vec<Metrics>, Arc<dyn Tokenizer>)> {
+        let (model, tokenizer) = self.model(device)?;
+        let warm_dir = arm.dir.join("warmup_model");
+        let warmup = format!("{}warmup", arm.prefix);
+        let t = Instant::now();
+        let warm = if resume && warm_dir.join("model.bpk").exists() {
+            eprintln!("resuming: the warm-up model is {}", warm_dir.display());
+            CausalLm::load(&warm_dir, device)?
+        } else if let Some(sft) = &arm.sft {
+            eprintln!(
+                "{warmup}: {} SFT steps on {} rows",
+                sft.max_steps,
+                train.len()
+            );
+            self.warn_of_long_targets(sft, arm, train, tokenizer.as_ref())?;
+            let mut trainer = SftTrainer::new(
+                model,
+                tokenizer.clone(),
+                Dataset::from_rows(train.to_vec()),
+                sft.clone(),
+                Some(arm.dir.join("sft")),
+            )?;
+            if let Some(environment) = &arm.environment {
+                trainer = trainer.with_environment(environment.clone());
+            }
+            trainer.train()?;
+            let warm = trainer.into_model();
+            warm.save(&warm_dir)?;
+            warm
+        } else {
+            model
+        };
+        results
+            .phases_s
+            .insert(warmup.clone(), t.elapsed().as_secs_f64());
+        let environment = arm.environment.as_deref();
+        self.score_arm(&warmup, &warm, &tokenizer, sets, environment, results)?;
+
+        let grpo = format!("{}grpo", arm.prefix);
+        let t = Instant::now();
+        let grpo_dir = arm.dir.join("grpo");
+        let mut trainer = if resume && grpo_trainer::latest_checkpoint(&grpo_dir)?.is_some() {
+            GrpoTrainer::resume(
+                grpo_dir.clone(),
+                tokenizer.clone(),
+                self.verifiers.clone(),
+                Dataset::from_rows(train.to_vec()),
+                device,
+            )?
+        } else {
+            GrpoTrainer::new(
+                self.trainable(&warm, &grpo, device)?,
+                tokenizer.clone(),
+                self.verifiers.clone(),
+                Dataset::from_rows(train.to_vec()),
+                self.config.grpo.clone(),
+                Some(grpo_dir.clone()),
+            )?
+        };
+        for (name, rows) in sets {
+            trainer = trainer.with_eval_set(name.clone(), rows.clone());
+        }
+        if let Some(environment) = &arm.environment {
+            trainer = trainer.with_environment(environment.clone());
+        }
+        trainer.train()?;
+        let grpo_model = trainer.model().valid();
+        if grpo_model.lora().is_some() {
+            // The adapter alone, as peft saves one: `grpo merge --base <warm-up or model dir>
+            // --adapter grpo_adapter -o merged` makes a plain model of it.
+            let adapter = arm.dir.join("grpo_adapter");
+            grpo_model.save_adapter(&adapter)?;
+            eprintln!("{grpo}: adapter in {}", adapter.display());
+        }
+        results
+            .phases_s
+            .insert(grpo.clone(), t.elapsed().as_secs_f64());
+        self.score_arm(&grpo, &grpo_model, &tokenizer, sets, environment, results)?;
+        let metrics = read_metrics(&grpo_dir.join("metrics.jsonl"))?;
+        run_charts(
+            &metrics,
+            &results.arms[&warmup],
+            results.tool_calls.get(&warmup),
+            arm.dir,
+        )?;
+        Ok((warm, metrics, tokenizer))
+    }
+
+    /// Warns when warm-up targets, played through the arm's environment, are longer than
+    /// GRPO's `max_completion_length`: the route they teach is cut off before its answer in
+    /// every rollout, and GRPO learns to avoid it (measured: a tool route 16 tokens too long
+    /// went from 17% of the rollouts to none).
+    fn warn_of_long_targets(
+        &self,
+        sft: &SftConfig,
+        arm: &Arm,
+        train: &[Row],
+        tokenizer: &dyn Tokenizer,
+    ) -> Result<()> {
+        let limit = self.config.grpo.max_completion_length;
+        let sample = &train[..train.len().min(1000)];
+        let mut long = 0;
+        for row in sample {
+            let target = sft.target(row)?;
+            let tokens = match &arm.environment {
+                Some(environment) => {
+                    grpo_trainer::play_demonstration(environment.as_ref(), row, &target, tokenizer)?
+                        .0
+                        .len()
+                }
+                None => tokenizer.encode(&target).len(),
+            } + usize::from(sft.append_eos);
+            long += usize::from(tokens > limit);
+        }
+        if long > 0 {
+            eprintln!(
+                "warning: {long} of {} warm-up targets{} are longer than [grpo] \
+                 max_completion_length = {limit} tokens; GRPO's rollouts cut that route off \
+                 before its end",
+                sample.len(),
+                if arm.environment.is_some() {
+                    " (with the environment's answers)"
+                } else {
+                    ""
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Evaluates `model` as the arm `name` into `results`, timing it as evaluation.
+    fn score_arm(
+        &self,
+        name: &str,
+        model: &CausalLm,
+        tokenizer: &Arc<dyn Tokenizer>,
+        sets: &[EvalSet],
+        environment: Option<&dyn Environment>,
+        results: &mut Results,
+    ) -> Result<()> {
+        let t = Instant::now();
+        let (accuracy, tool_calls) = self.score(model, tokenizer.as_ref(), sets, environment)?;
+        *results.phases_s.entry("evaluation".to_owned()).or_default() += t.elapsed().as_secs_f64();
+        eprintln!("{name}: {}", summary(&accuracy));
+        results.arms.insert(name.to_owned(), accuracy);
+        if !tool_calls.is_empty() {
+            results.tool_calls.insert(name.to_owned(), tool_calls);
+        }
+        Ok(())
     }
 
     /// SFT steps costing what the GRPO phase cost, in the token passes the GRPO trainer

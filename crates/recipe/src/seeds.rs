@@ -142,7 +142,7 @@ impl SeedResults {
             }
             _ => format!("{:.1}", points(i.mean)),
         };
-        let arms: Vec<&str> = ["warmup", "grpo", "sft_control"]
+        let arms: Vec<&str> = crate::run::ARMS
             .into_iter()
             .filter(|a| self.arms.contains_key(*a))
             .collect();
@@ -198,6 +198,7 @@ mod tests {
                 ("grpo".to_owned(), arm(grpo)),
                 ("sft_control".to_owned(), arm(control)),
             ]),
+            tool_calls: BTreeMap::new(),
             rows: BTreeMap::from([("test".to_owned(), 100)]),
             wall_s: 1.0,
             phases_s: BTreeMap::new(),
