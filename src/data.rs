@@ -1,4 +1,5 @@
-//! `grpo data …`: make procedural task rows and deduplicate JSONL datasets.
+//! `grpo data …`: make procedural task rows, deduplicate JSONL datasets, and filter them by
+//! how often a model solves each prompt.
 
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
@@ -6,6 +7,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use grpo::recipe::TaskConfig;
+use grpo::trainer::{EvalSettings, pass_rates};
+use grpo::verifiers::VerifierSet;
 use grpo_base::AtomicFile;
 use grpo_data::tasks::Split;
 use grpo_data::{Decision, DedupConfig, Deduplicator, JsonlReader, OnMalformed, write_row};
@@ -19,6 +22,46 @@ pub enum DataCommand {
     Make(MakeArgs),
     /// Drop exact (after normalisation) and near (MinHash) duplicates, keeping first occurrences.
     Dedup(DedupArgs),
+    /// Keep the prompts a model solves sometimes but not always: each row's pass rate over
+    /// `-k` sampled completions, scored by the verifiers, must lie in [--min-pass, --max-pass].
+    /// A prompt solved always or never gives GRPO a group of equal rewards, so no gradient.
+    Filter(FilterArgs),
+}
+
+#[derive(clap::Args)]
+pub struct FilterArgs {
+    /// JSONL rows with a `prompt` (`.gz` is read too).
+    input: PathBuf,
+    /// Where the kept rows go, in their original order, each with its `pass_rate` (written
+    /// atomically).
+    output: PathBuf,
+    /// The model that attempts the prompts: a Hugging Face directory or one of our checkpoints.
+    #[arg(long)]
+    model: PathBuf,
+    /// The verifiers that judge each completion (a `V.toml`); a completion passes when they
+    /// judge it correct.
+    #[arg(long)]
+    verifiers: PathBuf,
+    /// Completions sampled per prompt.
+    #[arg(short, default_value_t = 8)]
+    k: usize,
+    /// The lowest pass rate kept (the default drops prompts never solved).
+    #[arg(long, default_value_t = 0.01)]
+    min_pass: f64,
+    /// The highest pass rate kept (the default drops prompts always solved).
+    #[arg(long, default_value_t = 0.99)]
+    max_pass: f64,
+    #[arg(long, default_value_t = 64)]
+    max_new_tokens: usize,
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Also write the dropped rows here, each with its `pass_rate`.
+    #[arg(long)]
+    removed: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    device: grpo::device::Backend,
 }
 
 #[derive(clap::Args)]
@@ -69,6 +112,7 @@ pub fn run(command: &DataCommand) -> Result<()> {
     match command {
         DataCommand::Make(args) => make(args),
         DataCommand::Dedup(args) => dedup(args),
+        DataCommand::Filter(args) => filter(args),
     }
 }
 
@@ -188,6 +232,89 @@ fn dedup(args: &DedupArgs) -> Result<()> {
             n => format!(", {n} malformed lines skipped"),
         },
         report.rows as f64 / seconds.max(1e-9),
+    );
+    Ok(())
+}
+
+fn filter(args: &FilterArgs) -> Result<()> {
+    let band_ok = |p: f64| (0.0..=1.0).contains(&p);
+    if !(band_ok(args.min_pass) && band_ok(args.max_pass) && args.min_pass <= args.max_pass) {
+        bail!(
+            "--min-pass and --max-pass must satisfy 0 <= min <= max <= 1, got {} and {}",
+            args.min_pass,
+            args.max_pass
+        );
+    }
+    if args.k == 0 {
+        bail!("-k must be at least 1");
+    }
+    let verifiers = VerifierSet::from_toml_file(&args.verifiers)?;
+    let mut reader = JsonlReader::open(&args.input, OnMalformed::Fail)?;
+    let mut rows = Vec::new();
+    while let Some(located) = reader.next_located() {
+        rows.push(located?.row);
+    }
+    let device = args.device.device()?;
+    let (model, tokenizer) = grpo::recipe::load_model(&args.model, &device)?;
+    let settings = EvalSettings {
+        max_completion_length: args.max_new_tokens,
+        stop_strings: Vec::new(),
+        num_samples: args.k,
+        k: 1,
+        temperature: args.temperature,
+        seed: args.seed,
+        environment_reward_weight: 1.0,
+    };
+    let progress = ProgressBar::new(rows.len() as u64).with_style(
+        ProgressStyle::with_template(
+            "filter {bar:30} {human_pos}/{human_len} rows ({per_sec}, {eta})",
+        )
+        .expect("valid template"),
+    );
+    let rates = pass_rates(
+        &model,
+        tokenizer.as_ref(),
+        &verifiers,
+        None,
+        &rows,
+        &settings,
+        &mut |done| progress.inc(done as u64),
+    )?;
+    progress.finish_and_clear();
+    let mut kept = AtomicFile::create(&args.output)?;
+    let mut removed = args.removed.as_ref().map(AtomicFile::create).transpose()?;
+    let (mut too_hard, mut too_easy) = (0usize, 0usize);
+    for (row, &rate) in rows.into_iter().zip(&rates) {
+        let row = row.with("pass_rate", rate);
+        let out = if rate < args.min_pass {
+            too_hard += 1;
+            removed.as_mut()
+        } else if rate > args.max_pass {
+            too_easy += 1;
+            removed.as_mut()
+        } else {
+            Some(&mut kept)
+        };
+        if let Some(file) = out {
+            write_row(file.writer(), &row)?;
+        }
+    }
+    kept.commit()?;
+    if let Some(removed) = removed {
+        removed.commit()?;
+    }
+    let n = rates.len();
+    let share = |count: usize| 100.0 * count as f64 / n.max(1) as f64;
+    let never = rates.iter().filter(|r| **r == 0.0).count();
+    let always = rates.iter().filter(|r| **r == 1.0).count();
+    eprintln!(
+        "{n} rows: {} kept, {too_hard} below --min-pass, {too_easy} above --max-pass; mean pass \
+         rate {:.3}, never solved {:.1}%, always solved {:.1}% (k = {})",
+        n - too_hard - too_easy,
+        rates.iter().sum::<f64>() / n.max(1) as f64,
+        share(never),
+        share(always),
+        args.k
     );
     Ok(())
 }

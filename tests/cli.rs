@@ -368,6 +368,154 @@ kind = "arithmetic"
 extract = "whole"
 "#;
 
+/// `grpo data filter` keeps the prompts solved sometimes: with a plugin verifier that passes
+/// every completion of an `always` row, none of a `never` row and about half of a `coin` row's
+/// (by the parity of its bytes), the kept rows are exactly the coin rows, in order, each with
+/// a pass rate strictly between 0 and 1; the dropped ones carry 1 and 0; the draws are seeded.
+#[test]
+fn data_filter_keeps_the_prompts_solved_sometimes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    std::fs::write(
+        path("judge.py"),
+        "import json, sys\n\
+         for line in sys.stdin:\n\
+         \x20   r = json.loads(line)\n\
+         \x20   mode = r['fields']['mode']\n\
+         \x20   ok = mode == 'always' or (mode == 'coin' and sum(r['completion'].encode()) % 2 == 0)\n\
+         \x20   print(json.dumps({'reward': float(ok), 'correct': ok}), flush=True)\n",
+    )
+    .unwrap();
+    std::fs::write(
+        path("V.toml"),
+        format!(
+            "[[verifiers]]\nkind = \"external\"\nname = \"judge\"\ncommand = [\"python3\", {:?}]\n",
+            path("judge.py")
+        ),
+    )
+    .unwrap();
+    let modes = ["coin", "always", "never", "coin", "never", "coin", "always"];
+    let rows: String = modes
+        .iter()
+        .enumerate()
+        .map(|(i, m)| format!("{{\"prompt\": \"Problem {i}:\", \"mode\": \"{m}\"}}\n"))
+        .collect();
+    std::fs::write(path("rows.jsonl"), &rows).unwrap();
+    let model = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crates/policy/tests/fixtures/qwen2-tied"
+    );
+    let filter = |output: &str| {
+        let (input, verifiers, output, removed) = (
+            path("rows.jsonl"),
+            path("V.toml"),
+            path(output),
+            path(&format!("removed-{output}")),
+        );
+        grpo_ok(
+            &[
+                "data",
+                "filter",
+                &input,
+                &output,
+                "--model",
+                model,
+                "--verifiers",
+                &verifiers,
+                "-k",
+                "16",
+                "--max-new-tokens",
+                "4",
+                "--seed",
+                "3",
+                "--removed",
+                &removed,
+            ],
+            "",
+        );
+        let read = |p: &str| -> Vec<Value> {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        };
+        (read(&output), read(&removed))
+    };
+    let (kept, removed) = filter("kept.jsonl");
+    let prompts = |rows: &[Value]| -> Vec<String> {
+        rows.iter()
+            .map(|r| r["prompt"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(prompts(&kept), ["Problem 0:", "Problem 3:", "Problem 5:"]);
+    for row in &kept {
+        let rate = row["pass_rate"].as_f64().unwrap();
+        assert!(
+            rate > 0.0 && rate < 1.0 && (rate * 16.0).fract() == 0.0,
+            "{row}"
+        );
+    }
+    assert_eq!(
+        prompts(&removed),
+        ["Problem 1:", "Problem 2:", "Problem 4:", "Problem 6:"]
+    );
+    for row in &removed {
+        let expected = if row["mode"] == "always" { 1.0 } else { 0.0 };
+        assert_eq!(row["pass_rate"].as_f64(), Some(expected), "{row}");
+    }
+    // Seeded: the same command gives the same rates.
+    assert_eq!(filter("again.jsonl").0, kept);
+
+    // Bad input: named.
+    let bad_band = grpo(
+        &[
+            "data",
+            "filter",
+            &path("rows.jsonl"),
+            &path("x.jsonl"),
+            "--model",
+            model,
+            "--verifiers",
+            &path("V.toml"),
+            "--min-pass",
+            "0.9",
+            "--max-pass",
+            "0.1",
+        ],
+        "",
+    );
+    let message = String::from_utf8_lossy(&bad_band.stderr);
+    assert!(
+        !bad_band.status.success() && message.contains("--min-pass"),
+        "{message}"
+    );
+    std::fs::write(
+        path("bad.jsonl"),
+        "{\"prompt\": \"a\"}\n{\"question\": \"b\"}\n",
+    )
+    .unwrap();
+    let no_prompt = grpo(
+        &[
+            "data",
+            "filter",
+            &path("bad.jsonl"),
+            &path("x.jsonl"),
+            "--model",
+            model,
+            "--verifiers",
+            &path("V.toml"),
+        ],
+        "",
+    );
+    let message = String::from_utf8_lossy(&no_prompt.stderr);
+    assert!(
+        !no_prompt.status.success() && message.contains("bad.jsonl:2: missing field `prompt`"),
+        "{message}"
+    );
+    assert!(!dir.path().join("x.jsonl").exists());
+}
+
 #[test]
 fn train_eval_and_plot_run_a_tiny_recipe() {
     let dir = tempfile::tempdir().unwrap();

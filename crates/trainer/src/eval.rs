@@ -83,13 +83,7 @@ pub fn evaluate<M: LanguageModel>(
             }
         }
         if settings.num_samples > 0 {
-            let sampled = SamplingConfig {
-                num_generations: settings.num_samples,
-                temperature: settings.temperature,
-                seed: grpo_base::SplitMix64::keyed(settings.seed, &[chunk_index as u64]).next_u64(),
-                ..greedy.clone()
-            };
-            let outcomes = score_chunk(&sampled)?;
+            let outcomes = score_chunk(&sampled_config(settings, chunk_index))?;
             for group in outcomes.chunks(settings.num_samples) {
                 let correct = group.iter().filter(|(c, _, _)| *c).count();
                 pass_k_sum += pass_at_k(settings.num_samples, correct, settings.k);
@@ -107,6 +101,59 @@ pub fn evaluate<M: LanguageModel>(
         },
         tool_calls_per_episode: environment.map(|_| tool_calls as f64 / n),
     })
+}
+
+/// Each row's pass rate under `model`: the share of `settings.num_samples` completions
+/// sampled at `settings.temperature` that the verifiers judge correct (the same draws as
+/// [`evaluate`]'s pass@k). What a difficulty filter keeps or drops a prompt by: a prompt
+/// solved always or never gives GRPO a group of equal rewards. `progress` is told how many rows
+/// each chunk finished.
+pub fn pass_rates<M: LanguageModel>(
+    model: &M,
+    tokenizer: &dyn Tokenizer,
+    verifiers: &VerifierSet,
+    environment: Option<(&dyn Environment, usize)>,
+    rows: &[Row],
+    settings: &EvalSettings,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<f64>> {
+    if settings.num_samples == 0 {
+        return Err(crate::TrainerError::config(
+            "num_samples",
+            "a pass rate needs at least one sample per row",
+        ));
+    }
+    let mut rates = Vec::with_capacity(rows.len());
+    for (chunk_index, chunk) in rows.chunks(CHUNK).enumerate() {
+        let config = sampled_config(settings, chunk_index);
+        let outcomes = score(
+            model,
+            tokenizer,
+            verifiers,
+            environment,
+            chunk,
+            &config,
+            settings,
+        )?;
+        for group in outcomes.chunks(settings.num_samples) {
+            let correct = group.iter().filter(|(c, _, _)| *c).count();
+            rates.push(correct as f64 / settings.num_samples as f64);
+        }
+        progress(chunk.len());
+    }
+    Ok(rates)
+}
+
+/// The sampled (not greedy) completions of chunk `chunk_index`, seeded by it.
+fn sampled_config(settings: &EvalSettings, chunk_index: usize) -> SamplingConfig {
+    SamplingConfig {
+        num_generations: settings.num_samples,
+        temperature: settings.temperature,
+        max_new_tokens: settings.max_completion_length,
+        stop_strings: settings.stop_strings.clone(),
+        seed: grpo_base::SplitMix64::keyed(settings.seed, &[chunk_index as u64]).next_u64(),
+        ..Default::default()
+    }
 }
 
 /// (correct, reward, tool calls) of every completion, grouped by prompt.

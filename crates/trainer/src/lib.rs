@@ -38,7 +38,7 @@ pub use config::{
 };
 pub use demonstration::play_demonstration;
 pub use error::{Result, TrainerError};
-pub use eval::{EvalResult, EvalSettings, evaluate, pass_at_k};
+pub use eval::{EvalResult, EvalSettings, evaluate, pass_at_k, pass_rates};
 pub use grpo::{Batch, GrpoTrainer, TrainRow};
 pub use metrics::{Metrics, read_metrics};
 pub use sft::{MixedTarget, SftConfig, SftTrainer};
