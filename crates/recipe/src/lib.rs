@@ -31,6 +31,6 @@ mod task;
 
 pub use config::{ModelConfig, RunConfig};
 pub use error::{RecipeError, Result};
-pub use run::{ARMS, Results, Run, load_model};
+pub use run::{Results, Run, load_model};
 pub use seeds::{SeedResults, summarize};
 pub use task::{EvalSet, Files, Generated, TaskConfig};

@@ -27,7 +27,7 @@ use crate::error::{RecipeError, Result};
 use crate::task::EvalSet;
 
 /// The arms a run can have, in the order tables show them.
-pub const ARMS: [&str; 5] = [
+pub(crate) const ARMS: [&str; 5] = [
     "warmup",
     "grpo",
     "sft_control",
@@ -286,7 +286,7 @@ impl Run {
                 .map(|(name, rows)| (name.clone(), rows.len()))
                 .collect(),
             wall_s: 0.0,
-            phases_s: BTreeMap::from([("evaluation".to_owned(), 0.0)]),
+            phases_s: BTreeMap::new(),
         };
         let arm = Arm {
             prefix: "",
@@ -472,15 +472,8 @@ impl Run {
         let sample = &train[..train.len().min(1000)];
         let mut long = 0;
         for row in sample {
-            let target = sft.target(row)?;
-            let tokens = match &arm.environment {
-                Some(environment) => {
-                    grpo_trainer::play_demonstration(environment.as_ref(), row, &target, tokenizer)?
-                        .0
-                        .len()
-                }
-                None => tokenizer.encode(&target).len(),
-            } + usize::from(sft.append_eos);
+            let environment = arm.environment.as_deref();
+            let tokens = sft.completion(row, tokenizer, environment)?.0.len();
             long += usize::from(tokens > limit);
         }
         if long > 0 {

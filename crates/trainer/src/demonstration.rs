@@ -13,8 +13,8 @@ use crate::error::{Result, TrainerError};
 /// The completion tokens of `target` played through `environment` for `row`, and for each
 /// token whether the model writes it (`true`) or the environment does. Each piece is encoded
 /// on its own, as the sampler encodes observations apart from the model's tokens. What
-/// [`SftTrainer::with_environment`](crate::SftTrainer::with_environment) trains on.
-pub fn play_demonstration(
+/// [`SftConfig::completion`](crate::SftConfig::completion) gives with an environment.
+pub(crate) fn play_demonstration(
     environment: &dyn Environment,
     row: &Row,
     target: &str,

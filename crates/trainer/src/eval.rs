@@ -62,18 +62,15 @@ pub fn evaluate<M: LanguageModel>(
     let mut tool_calls = 0usize;
     let mut pass_k_sum = 0.0f64;
     for (chunk_index, chunk) in rows.chunks(CHUNK).enumerate() {
-        let score_chunk = |config: &SamplingConfig| {
-            score(
-                model,
-                tokenizer,
-                verifiers,
-                environment,
-                chunk,
-                config,
-                settings,
-            )
-        };
-        let outcomes = score_chunk(&greedy)?;
+        let outcomes = score(
+            model,
+            tokenizer,
+            verifiers,
+            environment,
+            chunk,
+            &greedy,
+            settings,
+        )?;
         for (correct, reward, calls) in outcomes {
             passed += correct as usize;
             tool_calls += calls;
@@ -83,9 +80,16 @@ pub fn evaluate<M: LanguageModel>(
             }
         }
         if settings.num_samples > 0 {
-            let outcomes = score_chunk(&sampled_config(settings, chunk_index))?;
-            for group in outcomes.chunks(settings.num_samples) {
-                let correct = group.iter().filter(|(c, _, _)| *c).count();
+            let correct = sampled_correct(
+                model,
+                tokenizer,
+                verifiers,
+                environment,
+                chunk,
+                chunk_index,
+                settings,
+            )?;
+            for correct in correct {
                 pass_k_sum += pass_at_k(settings.num_samples, correct, settings.k);
             }
         }
@@ -125,35 +129,57 @@ pub fn pass_rates<M: LanguageModel>(
     }
     let mut rates = Vec::with_capacity(rows.len());
     for (chunk_index, chunk) in rows.chunks(CHUNK).enumerate() {
-        let config = sampled_config(settings, chunk_index);
-        let outcomes = score(
+        let correct = sampled_correct(
             model,
             tokenizer,
             verifiers,
             environment,
             chunk,
-            &config,
+            chunk_index,
             settings,
         )?;
-        for group in outcomes.chunks(settings.num_samples) {
-            let correct = group.iter().filter(|(c, _, _)| *c).count();
-            rates.push(correct as f64 / settings.num_samples as f64);
-        }
+        rates.extend(
+            correct
+                .into_iter()
+                .map(|c| c as f64 / settings.num_samples as f64),
+        );
         progress(chunk.len());
     }
     Ok(rates)
 }
 
-/// The sampled (not greedy) completions of chunk `chunk_index`, seeded by it.
-fn sampled_config(settings: &EvalSettings, chunk_index: usize) -> SamplingConfig {
-    SamplingConfig {
+/// For each row of chunk `chunk_index`, how many of its `settings.num_samples` completions,
+/// sampled at `settings.temperature` from a stream seeded by the chunk, are correct.
+fn sampled_correct<M: LanguageModel>(
+    model: &M,
+    tokenizer: &dyn Tokenizer,
+    verifiers: &VerifierSet,
+    environment: Option<(&dyn Environment, usize)>,
+    chunk: &[Row],
+    chunk_index: usize,
+    settings: &EvalSettings,
+) -> Result<Vec<usize>> {
+    let config = SamplingConfig {
         num_generations: settings.num_samples,
         temperature: settings.temperature,
         max_new_tokens: settings.max_completion_length,
         stop_strings: settings.stop_strings.clone(),
         seed: grpo_base::SplitMix64::keyed(settings.seed, &[chunk_index as u64]).next_u64(),
         ..Default::default()
-    }
+    };
+    let outcomes = score(
+        model,
+        tokenizer,
+        verifiers,
+        environment,
+        chunk,
+        &config,
+        settings,
+    )?;
+    Ok(outcomes
+        .chunks(settings.num_samples)
+        .map(|group| group.iter().filter(|(c, _, _)| *c).count())
+        .collect())
 }
 
 /// (correct, reward, tool calls) of every completion, grouped by prompt.

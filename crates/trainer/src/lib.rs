@@ -36,7 +36,6 @@ pub use config::{
     AdvantageEstimator, GrpoConfig, ImportanceSamplingLevel, KlEstimator, LossType, ScaleRewards,
     Schedule,
 };
-pub use demonstration::play_demonstration;
 pub use error::{Result, TrainerError};
 pub use eval::{EvalResult, EvalSettings, evaluate, pass_at_k, pass_rates};
 pub use grpo::{Batch, GrpoTrainer, TrainRow};

@@ -170,6 +170,32 @@ impl SftConfig {
             )),
         }
     }
+
+    /// The completion tokens `row` teaches, and whether the model writes each: its target,
+    /// played through `environment` when there is one, then the EOS with `append_eos`.
+    pub fn completion(
+        &self,
+        row: &Row,
+        tokenizer: &dyn Tokenizer,
+        environment: Option<&dyn Environment>,
+    ) -> Result<(Vec<u32>, Vec<bool>)> {
+        let target = self.target(row)?;
+        let (mut ids, mut from_model) = match environment {
+            Some(environment) => play_demonstration(environment, row, &target, tokenizer)?,
+            None => {
+                let ids = tokenizer.encode(&target);
+                let from_model = vec![true; ids.len()];
+                (ids, from_model)
+            }
+        };
+        if self.append_eos
+            && let Some(&eos) = tokenizer.eos_ids().first()
+        {
+            ids.push(eos);
+            from_model.push(true);
+        }
+        Ok((ids, from_model))
+    }
 }
 
 /// One template of [`SftConfig::target_mix`] and its share of the rows.
@@ -260,23 +286,11 @@ impl<M: LanguageModel> SftTrainer<M> {
         // (prompt, completion, whether the model writes each completion token)
         let mut pairs: Vec<(Vec<u32>, Vec<u32>, Vec<bool>)> = Vec::with_capacity(rows.len());
         for row in &rows {
-            let target = self.core.config.target(row)?;
-            let (mut ids, mut from_model) = match &self.environment {
-                Some(environment) => {
-                    play_demonstration(environment.as_ref(), row, &target, &*self.tokenizer)?
-                }
-                None => {
-                    let ids = self.tokenizer.encode(&target);
-                    let from_model = vec![true; ids.len()];
-                    (ids, from_model)
-                }
-            };
-            if self.core.config.append_eos
-                && let Some(&eos) = self.tokenizer.eos_ids().first()
-            {
-                ids.push(eos);
-                from_model.push(true);
-            }
+            let (ids, from_model) = self.core.config.completion(
+                row,
+                self.tokenizer.as_ref(),
+                self.environment.as_deref(),
+            )?;
             pairs.push((self.tokenizer.encode(row.prompt()), ids, from_model));
         }
         // Shortest first, so that each shard pads its rows to a length close to theirs: a batch
