@@ -3,7 +3,7 @@
 //! completion length and the model width.
 //!
 //! ```text
-//! cargo run --release --features ndarray,wgpu --example train_step_throughput [flex|ndarray]… [--scaling] [--shards=N] [--lora=R] [--gradient-checkpointing] [--shape=qwen2.5-0.5b]
+//! cargo run --release --features ndarray,wgpu --example train_step_throughput [flex|ndarray]… [--scaling] [--shards=N] [--lora=R [--base-dtype=bf16]] [--gradient-checkpointing] [--shape=qwen2.5-0.5b]
 //! ```
 //!
 //! `--shape=qwen2.5-0.5b` runs instead a Qwen2.5-0.5B-shaped random model (24 layers, d 896,
@@ -15,7 +15,9 @@
 //!
 //! `--lora=R` trains rank-R LoRA adapters on every projection (alpha 2R) instead of the whole
 //! model; the reference is then the base with the adapters off. Its GFLOP/s figure still counts
-//! a full fine-tune's arithmetic, so it reads as "full-fine-tune-equivalent".
+//! a full fine-tune's arithmetic, so it reads as "full-fine-tune-equivalent". With it,
+//! `--base-dtype=bf16` (or `f16`) holds the frozen base in half precision
+//! (`CausalLm::with_base_dtype`).
 //!
 //! `--shards=N` sets `GrpoConfig::update_shards` and `sampling_shards` (default 0: two per
 //! core for the update, one per core for sampling; 1 runs the step on one thread apart from
@@ -31,7 +33,7 @@ use grpo::data::Dataset;
 use std::sync::Arc;
 
 use grpo::data::tasks::{ArithmeticTask, Split, Task};
-use grpo::policy::burn::tensor::Device;
+use grpo::policy::burn::tensor::{Device, FloatDType};
 use grpo::policy::{
     ByteTokenizer, CausalLm, LmConfig, LoraConfig, ModelType, TargetModules, Tokenizer,
 };
@@ -90,6 +92,8 @@ struct Workload {
     shards: usize,
     /// LoRA rank on every projection; 0: full fine-tuning.
     lora_rank: usize,
+    /// The frozen base's dtype under LoRA.
+    base_dtype: FloatDType,
     gradient_checkpointing: bool,
 }
 
@@ -106,6 +110,7 @@ impl Workload {
         steps: 5,
         shards: 0,
         lora_rank: 0,
+        base_dtype: FloatDType::F32,
         gradient_checkpointing: false,
     };
 
@@ -121,6 +126,7 @@ impl Workload {
         steps: 0,
         shards: 0,
         lora_rank: 0,
+        base_dtype: FloatDType::F32,
         gradient_checkpointing: false,
     };
 
@@ -175,7 +181,7 @@ fn measure(device: &Device, work: Workload, rows: &[grpo::data::Row]) -> anyhow:
             target_modules: TargetModules::AllLinear("all-linear".into()),
             ..LoraConfig::new(work.lora_rank, 2.0 * work.lora_rank as f64, &[])
         };
-        model = model.with_lora(&lora)?;
+        model = model.with_lora(&lora)?.with_base_dtype(work.base_dtype)?;
     }
     let grpo = GrpoConfig {
         prompts_per_step: prompts,
@@ -255,6 +261,16 @@ fn main() -> anyhow::Result<()> {
         Some(r) => r.parse()?,
         None => 0,
     };
+    let base_dtype = match args.iter().find_map(|a| a.strip_prefix("--base-dtype=")) {
+        None | Some("f32") => FloatDType::F32,
+        Some("bf16") => FloatDType::BF16,
+        Some("f16") => FloatDType::F16,
+        Some(other) => anyhow::bail!("--base-dtype={other}: expected f32, bf16 or f16"),
+    };
+    anyhow::ensure!(
+        base_dtype == FloatDType::F32 || lora_rank > 0,
+        "--base-dtype needs --lora=R (only a frozen base may be held below f32)"
+    );
     let shape = match args.iter().find_map(|a| a.strip_prefix("--shape=")) {
         None => Workload::BENCHMARK,
         Some("qwen2.5-0.5b") => Workload::QWEN_05B,
@@ -263,6 +279,7 @@ fn main() -> anyhow::Result<()> {
     let work = Workload {
         shards,
         lora_rank,
+        base_dtype,
         gradient_checkpointing: args.iter().any(|a| a == "--gradient-checkpointing"),
         ..shape
     };
@@ -272,7 +289,7 @@ fn main() -> anyhow::Result<()> {
         config.parameter_count(),
         match lora_rank {
             0 => String::new(),
-            r => format!(", LoRA r {r} on every projection"),
+            r => format!(", LoRA r {r} on every projection, base in {base_dtype:?}"),
         },
         work.steps
     );

@@ -50,7 +50,12 @@ impl CausalLm {
         let mut model = CausalLm::new(&config, device)?;
         if dir.join(BURNPACK).exists() {
             let path = dir.join(BURNPACK);
+            // Tensors keep the dtype they were saved in (a base held in bf16 under LoRA stays
+            // bf16), unless this device cannot hold it: then they are widened to f32.
             let mut store = BurnpackStore::from_file(&path);
+            if !device.supports_dtype(DType::BF16) || !device.supports_dtype(DType::F16) {
+                store = store.with_from_adapter(FloatCastAdapter::to(DType::F32));
+            }
             let result = model
                 .load_from(&mut store)
                 .map_err(|e| checkpoint_error(&path, e))?;

@@ -6,6 +6,7 @@
 //! Face checkpoint loading. One code path runs on every burn backend compiled in: pass a `&Device`
 //! (`Device::flex()`, `Device::ndarray()`, `Device::wgpu(..)`, and `.autodiff()` to train).
 
+mod base_precision;
 mod cache;
 mod checkpoint;
 mod config;

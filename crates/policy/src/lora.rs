@@ -638,9 +638,12 @@ impl CausalLm {
     }
 
     /// Folds the adapters into the weights (`W + scale·A·B`) and drops them: a plain model,
-    /// to save as a Hugging Face directory with [`CausalLm::save_safetensors`].
+    /// to save as a Hugging Face directory with [`CausalLm::save_safetensors`]. A base held in
+    /// half precision is widened to f32 first: the merged weights are f32.
     pub fn merge_adapters(self) -> Self {
-        self.materialize().with_lora_config(None)
+        self.cast_base(burn::tensor::FloatDType::F32)
+            .materialize()
+            .with_lora_config(None)
     }
 
     /// Every adapter, by the module path of its projection (Hugging Face's names), in layer order.

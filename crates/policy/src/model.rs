@@ -11,7 +11,7 @@ use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNor
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{DType, Device, FloatDType, Int, Tensor};
 
 use crate::cache::KvCache;
 use crate::config::LmConfig;
@@ -206,6 +206,10 @@ impl LanguageModel for CausalLm {
         let mask = cache.mask(seq, &device);
         let adapters = !self.adapters_off;
         let mut x = self.model.embed_tokens.forward(tokens); // [batch, seq, d_model]
+        if x.dtype() != DType::F32 {
+            // A table held in half precision: the residual stream stays f32.
+            x = x.cast(FloatDType::F32);
+        }
         for (index, layer) in self.model.layers.iter().enumerate() {
             let attended = layer.self_attn.forward(
                 layer.input_layernorm.forward(x.clone()),
@@ -226,14 +230,10 @@ impl LanguageModel for CausalLm {
     /// The LM head: `[batch, seq, d_model]` → `[batch, seq, vocab]`.
     fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
         match &self.lm_head {
-            Some(head) => as_rows(hidden, |x| head.forward(x)),
+            Some(head) => project(head, hidden, false),
             // Tied: the embedding matrix [vocab, d_model], transposed.
             None => as_rows(hidden, |x| {
-                burn::tensor::module::linear(
-                    x,
-                    self.model.embed_tokens.weight.val().transpose(),
-                    None,
-                )
+                base_product(x, self.model.embed_tokens.weight.val().transpose(), None)
             }),
         }
     }
@@ -340,14 +340,35 @@ impl Mlp {
 fn project(linear: &Linear, x: Tensor<3>, adapters: bool) -> Tensor<3> {
     let weight = &linear.weight;
     let bias = linear.bias.as_ref().map(|b| b.val());
-    as_rows(x, |x| match weight.adapter().filter(|_| adapters) {
-        None => burn::tensor::module::linear(x, weight.base(), bias),
-        Some(lora) => {
-            let low = x.clone().matmul(lora.a.val()); // [rows, r]
-            let update = low.matmul(lora.b.val().mul_scalar(lora.scale));
-            burn::tensor::module::linear(x, weight.base(), bias) + update
+    as_rows(x, |x| {
+        let base = base_product(x.clone(), weight.base(), bias);
+        match weight.adapter().filter(|_| adapters) {
+            None => base,
+            Some(lora) => {
+                let low = x.matmul(lora.a.val()); // [rows, r]
+                base + low.matmul(lora.b.val().mul_scalar(lora.scale))
+            }
         }
     })
+}
+
+/// `x·W + b` for `x` `[rows, d_in]`, `W` `[d_in, n]`. A weight held in half precision
+/// ([`CausalLm::with_base_dtype`]) multiplies `x` rounded to its dtype, and the product is
+/// widened back to `x`'s (see `base_precision.rs` for why not the other way round); the bias
+/// stays in `x`'s dtype.
+pub(crate) fn base_product(x: Tensor<2>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<2> {
+    let dtype = x.dtype();
+    if weight.dtype() == dtype {
+        return burn::tensor::module::linear(x, weight, bias);
+    }
+    let product = x
+        .cast(FloatDType::from(weight.dtype()))
+        .matmul(weight)
+        .cast(FloatDType::from(dtype)); // [rows, n]
+    match bias {
+        Some(bias) => product + bias.unsqueeze_dim(0),
+        None => product,
+    }
 }
 
 /// `x` `[batch, seq, d]` through `f` as one `[batch·seq, d]` matrix. burn keeps a 3-D product

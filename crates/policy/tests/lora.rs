@@ -8,7 +8,7 @@ use std::path::Path;
 
 use common::{devices, fixtures, floats, int_tensor, max_abs_diff};
 use grpo_policy::burn::module::Module;
-use grpo_policy::burn::tensor::Device;
+use grpo_policy::burn::tensor::{DType, Device, FloatDType, Tensor};
 use grpo_policy::{CausalLm, LanguageModel, LmConfig, LoraConfig, PolicyError, TargetModules};
 
 #[derive(serde::Deserialize)]
@@ -334,4 +334,160 @@ fn bad_adapters_and_configs_are_named() {
     let twice = base().with_lora(&LoraConfig::default()).unwrap();
     let error = message(twice.with_lora(&LoraConfig::default()).unwrap_err());
     assert!(error.contains("already has LoRA adapters"), "{error}");
+}
+
+/// The base weights of `model` as f32 values, by parameter path, and the dtype each is held in.
+fn base_weights(model: &CausalLm) -> Vec<(String, DType, Vec<f32>)> {
+    let mut out = Vec::new();
+    let mut push = |name: String, tensor: Tensor<2>| {
+        let dtype = tensor.dtype();
+        out.push((name, dtype, floats(tensor)));
+    };
+    push("embed_tokens".into(), model.model.embed_tokens.weight.val());
+    for (i, layer) in model.model.layers.iter().enumerate() {
+        push(format!("{i}.q_proj"), layer.self_attn.q_proj.weight.base());
+        push(format!("{i}.down_proj"), layer.mlp.down_proj.weight.base());
+    }
+    out
+}
+
+#[test]
+fn a_base_held_in_bf16_is_the_rounded_base_under_f32_adapters() {
+    let device = Device::flex();
+    let adapter = "qwen2-tied-lora";
+    let reference = reference(adapter);
+    let model = peft_model(adapter, &device);
+    let half = model.clone().with_base_dtype(FloatDType::BF16).unwrap();
+    assert_eq!(
+        (model.base_dtype(), half.base_dtype()),
+        (DType::F32, DType::BF16)
+    );
+
+    // Each weight is its f32 value rounded to the nearest bf16 (the `half` crate's rounding,
+    // an independent reference); the adapters, norms and biases are untouched f32.
+    for ((name, _, full), (_, dtype, rounded)) in
+        base_weights(&model).iter().zip(base_weights(&half))
+    {
+        assert_eq!(dtype, DType::BF16, "{name}");
+        let expected: Vec<f32> = full
+            .iter()
+            .map(|&v| half::bf16::from_f32(v).to_f32())
+            .collect();
+        assert_eq!(rounded, expected, "{name}");
+        assert_ne!(&rounded, full, "{name}: rounding changes some values");
+    }
+    for ((name, a), (_, b)) in model.adapters().iter().zip(half.adapters()) {
+        assert_eq!(b.a.val().dtype(), DType::F32, "{name}");
+        assert_eq!(floats(b.a.val()), floats(a.a.val()), "{name}");
+        assert_eq!(floats(b.b.val()), floats(a.b.val()), "{name}");
+    }
+    let layer = &half.model.layers[0];
+    assert_eq!(layer.input_layernorm.gamma.val().dtype(), DType::F32);
+    let bias = layer
+        .self_attn
+        .q_proj
+        .bias
+        .as_ref()
+        .expect("qwen2 has q bias");
+    assert_eq!(bias.val().dtype(), DType::F32);
+
+    // Logits: f32 out, near the f32 model's (bf16 keeps 8 bits of mantissa: relative error
+    // ~2⁻⁹ per rounding), and not equal to them — the products did run in bf16.
+    for case in &reference.cases {
+        let (full, rounded) = (
+            logits(&model, &case.ids, &device),
+            logits(&half, &case.ids, &device),
+        );
+        let scale = full.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let diff = max_abs_diff(&full, &rounded);
+        assert!(
+            diff <= 0.02 * scale,
+            "ids {:?}: {diff} against logits up to {scale}",
+            case.ids
+        );
+        assert!(diff > 0.0, "ids {:?}: no rounding at all", case.ids);
+    }
+
+    // The adapter switched off is the bf16 base; merging widens it to f32 first.
+    let ids = &reference.cases[0].ids;
+    let off = half.without_adapters().unwrap();
+    assert_ne!(logits(&off, ids, &device), logits(&half, ids, &device));
+    let merged = half.clone().merge_adapters();
+    assert_eq!(merged.base_dtype(), DType::F32);
+    let diff = max_abs_diff(&logits(&merged, ids, &device), &logits(&half, ids, &device));
+    let scale = logits(&half, ids, &device)
+        .iter()
+        .fold(0f32, |m, v| m.max(v.abs()));
+    assert!(
+        diff <= 0.02 * scale,
+        "merged vs bf16 adapter forward: {diff}"
+    );
+
+    // Our checkpoint keeps the base in bf16 (half the bytes) and loads back bitwise.
+    let dir = tempfile::tempdir().unwrap();
+    model.save(&dir.path().join("f32")).unwrap();
+    half.save(&dir.path().join("bf16")).unwrap();
+    let size = |name: &str| {
+        std::fs::metadata(dir.path().join(name).join("model.bpk"))
+            .unwrap()
+            .len() as f64
+    };
+    let ratio = size("bf16") / size("f32");
+    assert!(
+        (0.45..0.55).contains(&ratio),
+        "bf16 checkpoint / f32 checkpoint = {ratio}"
+    );
+    let again = CausalLm::load(&dir.path().join("bf16"), &device).unwrap();
+    assert_eq!(again.base_dtype(), DType::BF16);
+    assert_eq!(logits(&again, ids, &device), logits(&half, ids, &device));
+    // A device without bf16 (ndarray) loads the same checkpoint widened to f32.
+    #[cfg(feature = "ndarray")]
+    {
+        #[allow(deprecated)]
+        let ndarray = Device::ndarray();
+        let widened = CausalLm::load(&dir.path().join("bf16"), &ndarray).unwrap();
+        assert_eq!(widened.base_dtype(), DType::F32);
+        let diff = max_abs_diff(
+            &logits(&widened, ids, &ndarray),
+            &logits(&half, ids, &device),
+        );
+        assert!(diff <= 0.02 * scale, "bf16 checkpoint on ndarray: {diff}");
+    }
+}
+
+#[test]
+fn a_base_below_f32_needs_adapters_and_a_device_that_holds_it() {
+    let device = Device::flex();
+    let base = CausalLm::load(&fixtures().join("qwen2-tied"), &device).unwrap();
+    let error = base
+        .clone()
+        .with_base_dtype(FloatDType::BF16)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("base_dtype") && error.contains("LoRA"),
+        "{error}"
+    );
+    // f32 needs nothing: it is what a plain model already is.
+    assert_eq!(
+        base.clone()
+            .with_base_dtype(FloatDType::F32)
+            .unwrap()
+            .base_dtype(),
+        DType::F32
+    );
+    #[cfg(feature = "ndarray")]
+    {
+        #[allow(deprecated)]
+        let ndarray = Device::ndarray();
+        let model = peft_model("qwen2-tied-lora", &ndarray);
+        let error = model
+            .with_base_dtype(FloatDType::BF16)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("base_dtype") && error.contains("does not support"),
+            "{error}"
+        );
+    }
 }

@@ -15,7 +15,7 @@
 //! [task.settings]         # the task's own fields (ArithmeticTask, CountdownTask, …)
 //! max_digits = 2
 //! [lora]                  # LoraConfig (PEFT's names): GRPO and the control arm train adapters
-//! r = 16
+//! r = 16                  # (and `[model] base_dtype = "bf16"` holds the frozen base in bf16)
 //! [sft]                   # SftConfig: the warm-up
 //! max_steps = 500
 //! [grpo]                  # GrpoConfig
@@ -29,6 +29,7 @@ use std::sync::Arc;
 
 use grpo_environments::{Environment, EnvironmentConfig};
 use grpo_policy::LoraConfig;
+use grpo_policy::burn::tensor::FloatDType;
 use grpo_trainer::{GrpoConfig, SftConfig};
 use grpo_verifiers::{Registry, VerifierSet};
 use serde::Deserialize;
@@ -74,6 +75,9 @@ pub struct ModelConfig {
     pub chat_template: bool,
     /// With `chat_template`: a system turn before each prompt.
     pub system_prompt: Option<String>,
+    /// With `[lora]`: the dtype the frozen base is held in while adapters train (`"bf16"`
+    /// halves its memory; see [`CausalLm::with_base_dtype`](grpo_policy::CausalLm::with_base_dtype)).
+    pub base_dtype: BaseDtype,
     pub hidden_size: usize,
     pub num_hidden_layers: usize,
     pub num_attention_heads: usize,
@@ -86,10 +90,30 @@ impl Default for ModelConfig {
             dir: None,
             chat_template: false,
             system_prompt: None,
+            base_dtype: BaseDtype::F32,
             hidden_size: 128,
             num_hidden_layers: 2,
             num_attention_heads: 4,
             intermediate_size: 384,
+        }
+    }
+}
+
+/// The dtype of a frozen base, as a run file names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BaseDtype {
+    F32,
+    Bf16,
+    F16,
+}
+
+impl From<BaseDtype> for FloatDType {
+    fn from(dtype: BaseDtype) -> FloatDType {
+        match dtype {
+            BaseDtype::F32 => FloatDType::F32,
+            BaseDtype::Bf16 => FloatDType::BF16,
+            BaseDtype::F16 => FloatDType::F16,
         }
     }
 }
@@ -101,8 +125,7 @@ struct RunFile {
     name: String,
     #[serde(default)]
     seed: u64,
-    #[serde(default)]
-    model: ModelConfig,
+    model: Option<Spanned<ModelConfig>>,
     task: TaskConfig,
     sft: Option<Spanned<SftConfig>>,
     #[serde(default)]
@@ -138,6 +161,21 @@ pub(crate) fn parse(text: &str, origin: &str, registry: &Registry) -> Result<Par
         .lora
         .map(|lora| checked(lora, "lora", LoraConfig::validate, text, origin))
         .transpose()?;
+    let model = match file.model {
+        None => ModelConfig::default(),
+        Some(model) => {
+            let line = grpo_base::line_at(text, model.span().start);
+            let model = model.into_inner();
+            if model.base_dtype != BaseDtype::F32 && lora.is_none() {
+                return Err(RecipeError::config(
+                    format!("{origin}:{line}: [model] base_dtype"),
+                    "a base below f32 needs a [lora] section: without adapters the base is \
+                     what trains, and trained weights stay f32",
+                ));
+            }
+            model
+        }
+    };
     let verifiers =
         registry.verifiers_from_entries(file.verifiers, file.time_budget_s, text, origin)?;
     let (environment, built) = match file.environment {
@@ -170,7 +208,7 @@ pub(crate) fn parse(text: &str, origin: &str, registry: &Registry) -> Result<Par
     let config = RunConfig {
         name: file.name,
         seed: file.seed,
-        model: file.model,
+        model,
         task: file.task,
         sft,
         sft_control: file.sft_control,

@@ -29,7 +29,7 @@ mod seeds;
 pub mod stats;
 mod task;
 
-pub use config::{ModelConfig, RunConfig};
+pub use config::{BaseDtype, ModelConfig, RunConfig};
 pub use error::{RecipeError, Result};
 pub use run::{Results, Run, load_model};
 pub use seeds::{SeedResults, summarize};

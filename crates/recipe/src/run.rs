@@ -216,7 +216,8 @@ impl Run {
         };
         let key = grpo_base::stable_hash(arm.as_bytes(), 0);
         device.seed(grpo_base::SplitMix64::keyed(self.config.seed, &[key]).next_u64());
-        Ok(start.clone().with_lora(lora)?)
+        let model = start.clone().with_lora(lora)?;
+        Ok(model.with_base_dtype(self.config.model.base_dtype.into())?)
     }
 
     fn eval_settings(&self) -> EvalSettings {

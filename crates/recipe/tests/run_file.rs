@@ -215,3 +215,29 @@ fn a_lora_section_takes_peft_s_names_and_its_errors_name_the_line() {
         "{message}"
     );
 }
+
+#[test]
+fn a_bf16_base_is_read_with_lora_and_refused_without_it_by_line() {
+    let run = Run::from_str(
+        &format!(
+            "{HEAD}[model]\nbase_dtype = \"bf16\"\n[task]\nkind = \"arithmetic\"\n[lora]\nr = 4\n"
+        ),
+        "run.toml",
+    )
+    .unwrap();
+    assert_eq!(run.config.model.base_dtype, grpo_recipe::BaseDtype::Bf16);
+    let message = error(&format!(
+        "{HEAD}[model]\nbase_dtype = \"bf16\"\n[task]\nkind = \"arithmetic\"\n"
+    ));
+    assert!(
+        message.starts_with("run.toml:6: [model] base_dtype") && message.contains("[lora]"),
+        "{message}"
+    );
+    let message = error(&format!(
+        "{HEAD}[model]\nbase_dtype = \"fp8\"\n[task]\nkind = \"arithmetic\"\n"
+    ));
+    assert!(
+        message.contains("run.toml:7") && message.contains("fp8"),
+        "{message}"
+    );
+}

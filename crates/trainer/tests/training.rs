@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use grpo_data::{Dataset, Row};
 use grpo_policy::burn::module::{Module, ModuleVisitor, Param};
-use grpo_policy::burn::tensor::{Device, Tensor};
+use grpo_policy::burn::tensor::{DType, Device, FloatDType, Tensor};
 use grpo_policy::{ByteTokenizer, CausalLm, LoraConfig};
 use grpo_trainer::{GrpoConfig, GrpoTrainer, LossType, Metrics, SftConfig, SftTrainer};
 use grpo_verifiers::{Member, Sample, Score, Verifier, VerifierSet, VerifyError};
@@ -114,7 +114,7 @@ fn read_metrics(path: &std::path::Path) -> Vec<Metrics> {
 fn a_resumed_run_repeats_the_uninterrupted_one_exactly() {
     // One initial model for both runs: the device's seeded generator is shared with tests
     // running in parallel, so two `tiny_model(1)` calls need not agree.
-    let dir = resumed_run_repeats_the_uninterrupted_one(tiny_model(1));
+    let dir = resumed_run_repeats_the_uninterrupted_one(tiny_model(1), config().seed);
     // The reference (the initial model) travels with each checkpoint.
     assert!(
         dir.path()
@@ -125,12 +125,27 @@ fn a_resumed_run_repeats_the_uninterrupted_one_exactly() {
 
 #[test]
 fn a_resumed_lora_run_repeats_the_uninterrupted_one_exactly() {
-    let dir = resumed_run_repeats_the_uninterrupted_one(lora_model());
+    let dir = resumed_run_repeats_the_uninterrupted_one(lora_model(), config().seed);
     // The reference is the policy's base: checkpoints hold no copy of it, but the adapter.
     let checkpoint = dir.path().join("interrupted/checkpoint-000006");
     assert!(!checkpoint.join("reference").exists());
     assert!(checkpoint.join("adapter_model.safetensors").exists());
 }
+
+#[test]
+fn a_resumed_lora_run_on_a_bf16_base_repeats_the_uninterrupted_one_exactly() {
+    let model = lora_model().with_base_dtype(FloatDType::BF16).unwrap();
+    let dir = resumed_run_repeats_the_uninterrupted_one(model, BF16_SEED);
+    // The checkpoint holds the base as it was trained on: bf16.
+    let checkpoint = dir.path().join("interrupted/checkpoint-000006");
+    let saved = CausalLm::load(&checkpoint, &Device::flex()).unwrap();
+    assert_eq!(saved.base_dtype(), DType::BF16);
+    assert!(saved.lora().is_some());
+}
+
+/// For the bf16-base runs: `config()`'s seed draws no rewarded completion in their first steps
+/// (bf16 logits sample differently), so nothing would train and the checks would be vacuous.
+const BF16_SEED: u64 = 8;
 
 fn lora_model() -> CausalLm {
     let lora = LoraConfig::new(4, 8.0, &["q_proj", "v_proj", "down_proj"]);
@@ -139,7 +154,7 @@ fn lora_model() -> CausalLm {
 
 /// Runs 6 steps straight, and 4 steps (checkpoint at 3) then a resume from step 3, from the
 /// same `initial` model; asserts their metrics agree bitwise. Returns the runs' directory.
-fn resumed_run_repeats_the_uninterrupted_one(initial: CausalLm) -> tempfile::TempDir {
+fn resumed_run_repeats_the_uninterrupted_one(initial: CausalLm, seed: u64) -> tempfile::TempDir {
     // KL to the reference and μ = 2 make the checkpoint carry everything there is.
     let config = GrpoConfig {
         max_steps: 6,
@@ -147,6 +162,7 @@ fn resumed_run_repeats_the_uninterrupted_one(initial: CausalLm) -> tempfile::Tem
         beta: 0.04,
         num_iterations: 2,
         loss_type: LossType::Grpo,
+        seed,
         ..config()
     };
     let dir = tempfile::tempdir().unwrap();
@@ -186,26 +202,60 @@ fn resumed_run_repeats_the_uninterrupted_one(initial: CausalLm) -> tempfile::Tem
 #[test]
 fn lora_trains_only_the_adapters_and_its_reference_is_the_base() {
     let config = GrpoConfig {
-        max_steps: 4,
+        max_steps: 8,
         beta: 0.04,
         ..config()
     };
-    let model = lora_model();
-    let before = weights_by_kind(&model);
-    let mut trainer = trainer_from(model, config, None);
-    let metrics = trainer.train().unwrap();
-    let after = weights_by_kind(&trainer.model().valid());
-    assert_eq!(before.0, after.0, "every base tensor is frozen, bitwise");
-    assert_eq!(before.1.len(), 2 * 3, "A and B of three projections");
-    assert_ne!(before.1, after.1, "the adapters trained");
-    // Step 1 samples from and scores against the same weights: adapter B is zero, so the
-    // policy is its base and the KL to the reference (the base) is exactly 0; then it moves.
-    assert_eq!(metrics[0]["kl"], 0.0);
-    assert!(metrics[3]["kl"] > 0.0, "kl {}", metrics[3]["kl"]);
-    // For the cross-check against peft (crates/policy/scripts/make_lora_fixtures.py --check):
-    // the base as a Hugging Face directory, the trained adapter beside it, and our logits.
-    if let Some(dir) = std::env::var_os("GRPO_EXPORT_ADAPTER") {
-        export_for_peft(&trainer.model().valid(), std::path::Path::new(&dir));
+    let initial = lora_model();
+    // With the base held in bf16 too: it stays bf16 and bitwise frozen, the adapters f32.
+    for dtype in [FloatDType::BF16, FloatDType::F32] {
+        let model = initial.clone().with_base_dtype(dtype).unwrap();
+        let before = weights_by_kind(&model);
+        // A seed whose first steps draw a rewarded completion (a learning signal) for each.
+        let seed = if dtype == FloatDType::BF16 {
+            BF16_SEED
+        } else {
+            config.seed
+        };
+        let mut trainer = trainer_from(
+            model,
+            GrpoConfig {
+                seed,
+                ..config.clone()
+            },
+            None,
+        );
+        let metrics = trainer.train().unwrap();
+        let trained = trainer.model().valid();
+        assert_eq!(trained.base_dtype(), DType::from(dtype));
+        let after = weights_by_kind(&trained);
+        assert_eq!(
+            before.0, after.0,
+            "{dtype:?}: every base tensor is frozen, bitwise"
+        );
+        assert_eq!(before.1.len(), 2 * 3, "A and B of three projections");
+        assert_ne!(before.1, after.1, "{dtype:?}: the adapters trained");
+        assert!(
+            after.2.iter().all(|&d| d == DType::F32),
+            "{dtype:?}: adapters stay f32"
+        );
+        // Step 1 samples from and scores against the same weights: adapter B is zero, so the
+        // policy is its base and the KL to the reference (the base) is exactly 0; then it
+        // moves.
+        assert_eq!(metrics[0]["kl"], 0.0, "{dtype:?}");
+        assert!(
+            metrics.iter().any(|m| m["kl"] > 0.0),
+            "{dtype:?}: the policy never moved"
+        );
+        if dtype == FloatDType::BF16 {
+            continue;
+        }
+        // For the cross-check against peft (crates/policy/scripts/make_lora_fixtures.py
+        // --check): the base as a Hugging Face directory, the trained adapter beside it, and
+        // our logits.
+        if let Some(dir) = std::env::var_os("GRPO_EXPORT_ADAPTER") {
+            export_for_peft(&trained, std::path::Path::new(&dir));
+        }
     }
 }
 
@@ -236,8 +286,8 @@ fn export_for_peft(model: &CausalLm, dir: &std::path::Path) {
     std::fs::write(dir.join("grpo_logits.json"), json).unwrap();
 }
 
-/// (base tensors, LoRA factors) of a model, each in visiting order.
-type WeightsByKind = (Vec<Vec<f32>>, Vec<Vec<f32>>);
+/// (base tensors, LoRA factors, the factors' dtypes) of a model, each in visiting order.
+type WeightsByKind = (Vec<Vec<f32>>, Vec<Vec<f32>>, Vec<DType>);
 
 fn weights_by_kind(model: &CausalLm) -> WeightsByKind {
     #[derive(Default)]
@@ -253,9 +303,18 @@ fn weights_by_kind(model: &CausalLm) -> WeightsByKind {
             self.path.pop();
         }
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let values = param.val().into_data().try_to_vec::<f32>().unwrap();
+            let dtype = param.val().dtype();
+            let values = param
+                .val()
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .unwrap();
             match self.path.iter().any(|p| p == "lora") {
-                true => self.found.1.push(values),
+                true => {
+                    self.found.1.push(values);
+                    self.found.2.push(dtype);
+                }
                 false => self.found.0.push(values),
             }
         }
