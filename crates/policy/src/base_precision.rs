@@ -6,7 +6,7 @@
 //! that hold nearly all the parameters). What stays f32: the norms, the biases, the adapters
 //! (so the optimiser's state), and the residual stream between blocks. A projection whose
 //! weight is in half precision runs in it — the input is rounded to the weight's dtype and the
-//! output widened back to f32 (`model::project`) — so that the autodiff graph keeps the
+//! output widened back to f32 (`model::base_product`) — so that the autodiff graph keeps the
 //! half-precision input and the stored weight itself for the backward, not an f32 copy of the
 //! weight, which an f32 product would hold for each projection and which would take back the
 //! memory saved.
@@ -80,18 +80,7 @@ impl CausalLm {
             ids.insert(head.weight.id);
         }
         for layer in &self.model.layers {
-            let (attn, mlp) = (&layer.self_attn, &layer.mlp);
-            for linear in [
-                &attn.q_proj,
-                &attn.k_proj,
-                &attn.v_proj,
-                &attn.o_proj,
-                &mlp.gate_proj,
-                &mlp.up_proj,
-                &mlp.down_proj,
-            ] {
-                ids.insert(linear.weight.id);
-            }
+            ids.extend(layer.projections().map(|(_, linear)| linear.weight.id));
         }
         self.map(&mut CastParams { ids, dtype })
     }

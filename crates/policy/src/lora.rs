@@ -650,16 +650,7 @@ impl CausalLm {
     pub fn adapters(&self) -> Vec<(String, &LoraAdapter)> {
         let mut found = Vec::new();
         for (index, layer) in self.model.layers.iter().enumerate() {
-            let projections = [
-                ("self_attn.q_proj", &layer.self_attn.q_proj),
-                ("self_attn.k_proj", &layer.self_attn.k_proj),
-                ("self_attn.v_proj", &layer.self_attn.v_proj),
-                ("self_attn.o_proj", &layer.self_attn.o_proj),
-                ("mlp.gate_proj", &layer.mlp.gate_proj),
-                ("mlp.up_proj", &layer.mlp.up_proj),
-                ("mlp.down_proj", &layer.mlp.down_proj),
-            ];
-            for (name, linear) in projections {
+            for (name, linear) in layer.projections() {
                 if let Some(adapter) = linear.weight.adapter() {
                     found.push((format!("model.layers.{index}.{name}"), adapter));
                 }

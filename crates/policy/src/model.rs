@@ -254,6 +254,22 @@ struct Rotary {
     queries: (Tensor<4>, Tensor<4>),
 }
 
+impl DecoderLayer {
+    /// The layer's seven projections by their path inside it (Hugging Face's names).
+    pub(crate) fn projections(&self) -> [(&'static str, &Linear); 7] {
+        let (attn, mlp) = (&self.self_attn, &self.mlp);
+        [
+            ("self_attn.q_proj", &attn.q_proj),
+            ("self_attn.k_proj", &attn.k_proj),
+            ("self_attn.v_proj", &attn.v_proj),
+            ("self_attn.o_proj", &attn.o_proj),
+            ("mlp.gate_proj", &mlp.gate_proj),
+            ("mlp.up_proj", &mlp.up_proj),
+            ("mlp.down_proj", &mlp.down_proj),
+        ]
+    }
+}
+
 impl Attention {
     /// `x`: `[batch, seq, d_model]` → `[batch, seq, d_model]`; appends this layer's keys and
     /// values to `cache`.
