@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use grpo::policy::ChatTemplate;
 use grpo::recipe::TaskConfig;
 use grpo::trainer::{EvalSettings, pass_rates};
 use grpo::verifiers::VerifierSet;
@@ -30,10 +31,11 @@ pub enum DataCommand {
 
 #[derive(clap::Args)]
 pub struct FilterArgs {
-    /// JSONL rows with a `prompt` (`.gz` is read too).
+    /// JSONL rows with a `prompt` (`.gz` is read too); a conversational prompt (a list of
+    /// messages) is rendered with the model's chat template.
     input: PathBuf,
-    /// Where the kept rows go, in their original order, each with its `pass_rate` (written
-    /// atomically).
+    /// Where the kept rows go, as they were read (conversations stay conversations), in
+    /// their original order, each with its `pass_rate` (written atomically).
     output: PathBuf,
     /// The model that attempts the prompts: a Hugging Face directory or one of our checkpoints.
     #[arg(long)]
@@ -249,10 +251,30 @@ fn filter(args: &FilterArgs) -> Result<()> {
         bail!("-k must be at least 1");
     }
     let verifiers = VerifierSet::from_toml_file(&args.verifiers)?;
+    let template = ChatTemplate::from_dir(&args.model)?;
     let mut reader = JsonlReader::open(&args.input, OnMalformed::Fail)?;
-    let mut rows = Vec::new();
+    // The rows as read (what is written back) and as the model is prompted with them.
+    let (mut rows, mut prompted) = (Vec::new(), Vec::new());
     while let Some(located) = reader.next_located() {
-        rows.push(located?.row);
+        let located = located?;
+        let at = || format!("{}:{}: field `prompt`", args.input.display(), located.line);
+        prompted.push(match located.row.conversation() {
+            None => located.row.clone(),
+            Some(messages) => {
+                let Some(template) = &template else {
+                    bail!(
+                        "{}: a conversation, and {} has no `chat_template` to render it with",
+                        at(),
+                        args.model.display()
+                    );
+                };
+                let text = template
+                    .render(messages, true)
+                    .with_context(|| format!("{}: rendering the conversation", at()))?;
+                located.row.clone().with("prompt", text)
+            }
+        });
+        rows.push(located.row);
     }
     let device = args.device.device()?;
     let (model, tokenizer) = grpo::recipe::load_model(&args.model, &device)?;
@@ -276,7 +298,7 @@ fn filter(args: &FilterArgs) -> Result<()> {
         tokenizer.as_ref(),
         &verifiers,
         None,
-        &rows,
+        &prompted,
         &settings,
         &mut |done| progress.inc(done as u64),
     )?;

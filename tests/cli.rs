@@ -516,6 +516,93 @@ fn data_filter_keeps_the_prompts_solved_sometimes() {
     assert!(!dir.path().join("x.jsonl").exists());
 }
 
+/// A conversational row is prompted as the model's chat template renders it, and written back
+/// as it was read; a model without a template is an error naming the file and line.
+#[test]
+fn data_filter_renders_conversations_with_the_model_s_chat_template() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    // The judge passes a completion exactly when the prompt it sees is the rendered one.
+    std::fs::write(
+        path("judge.py"),
+        "import json, sys\n\
+         for line in sys.stdin:\n\
+         \x20   ok = json.loads(line)['prompt'] == '<|user|>Problem 1:\\n<|assistant|>'\n\
+         \x20   print(json.dumps({'reward': float(ok), 'correct': ok}), flush=True)\n",
+    )
+    .unwrap();
+    std::fs::write(
+        path("V.toml"),
+        format!(
+            "[[verifiers]]\nkind = \"external\"\nname = \"judge\"\ncommand = [\"python3\", {:?}]\n",
+            path("judge.py")
+        ),
+    )
+    .unwrap();
+    let row = r#"{"prompt": [{"role": "user", "content": "Problem 1:"}], "answer": "3"}"#;
+    std::fs::write(path("rows.jsonl"), format!("{row}\n")).unwrap();
+    // The fixture model with a chat template beside it.
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crates/policy/tests/fixtures/qwen2-tied"
+    );
+    let model = dir.path().join("model");
+    std::fs::create_dir(&model).unwrap();
+    for file in std::fs::read_dir(fixture).unwrap() {
+        let file = file.unwrap().path();
+        std::fs::copy(&file, model.join(file.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(
+        model.join("tokenizer_config.json"),
+        r#"{"chat_template": "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}"}"#,
+    )
+    .unwrap();
+    let filter = |model: &str| {
+        grpo(
+            &[
+                "data",
+                "filter",
+                &path("rows.jsonl"),
+                &path("kept.jsonl"),
+                "--model",
+                model,
+                "--verifiers",
+                &path("V.toml"),
+                "-k",
+                "2",
+                "--max-new-tokens",
+                "2",
+                "--max-pass",
+                "1",
+            ],
+            "",
+        )
+    };
+    let output = filter(&model.display().to_string());
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let kept: Value =
+        serde_json::from_str(std::fs::read_to_string(path("kept.jsonl")).unwrap().trim()).unwrap();
+    let mut expected: Value = serde_json::from_str(row).unwrap();
+    expected["pass_rate"] = 1.0.into();
+    assert_eq!(
+        kept, expected,
+        "rendered for the model, written back as read"
+    );
+
+    let output = filter(fixture);
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success()
+            && message.contains("rows.jsonl:1: field `prompt`: a conversation")
+            && message.contains("no `chat_template`"),
+        "{message}"
+    );
+}
+
 #[test]
 fn train_eval_and_plot_run_a_tiny_recipe() {
     let dir = tempfile::tempdir().unwrap();

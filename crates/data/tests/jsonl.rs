@@ -25,7 +25,10 @@ fn a_malformed_line_is_an_error_naming_file_and_line() {
         } => {
             assert_eq!(path, file.path());
             assert_eq!(*line, 3);
-            assert_eq!(message, "field `prompt` must be a string, found a number");
+            assert_eq!(
+                message,
+                "field `prompt` must be a string or a list of messages, found a number"
+            );
         }
         other => panic!("{other:?}"),
     }

@@ -4,9 +4,9 @@
     python3 -m venv .venv-bench && .venv-bench/bin/pip install -r scripts/requirements-bench.txt
     .venv-bench/bin/python crates/policy/scripts/make_chat_fixtures.py
 
-The two templates are written in the style of Qwen2's and Llama 3's (the same markers, the same
-Jinja constructs: `loop`, `set`, `trim`, `.strip()`, `raise_exception`, `bos_token`); no model is
-downloaded.
+Two templates are written in the style of Qwen2's and Llama 3's (the same markers, the same
+Jinja constructs: `loop`, `set`, `trim`, `.strip()`, `raise_exception`, `bos_token`), a third
+writes tool calls and messages with `tojson` and each of its keywords; no model is downloaded.
 """
 
 import json
@@ -34,6 +34,42 @@ QWEN2_STYLE = """{%- if messages[0]['role'] == 'system' %}
 """
 
 LLAMA3_STYLE = """{% for message in messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}"""
+
+# transformers' own `tojson` (Python's json.dumps, no HTML escaping) as templates that write
+# tool calls use it (Qwen2.5's `tool_call.arguments | tojson`), with each keyword it takes.
+TOJSON_STYLE = """{%- for message in messages %}
+<|im_start|>{{ message.role }}
+{%- if message.content %}{{ '\\n' + message.content }}{% endif %}
+{%- for tool_call in message.tool_calls | default([]) %}
+{{- '\\n<tool_call>\\n{"name": "' + tool_call.function.name + '", "arguments": ' + tool_call.function.arguments | tojson + '}\\n</tool_call>' }}
+{%- endfor %}
+<|im_end|>
+{%- endfor %}
+{{ messages | tojson(indent=2) }}
+{{ messages[0] | tojson(sort_keys=true, ensure_ascii=true) }}
+{{ messages[1] | tojson(separators=(",", ":")) }}
+{{ [] | tojson(indent=4) }}{{ {} | tojson }}
+"""
+
+# Keys out of sorted order, markup, quotes, non-ASCII (one character beyond U+FFFF), control
+# characters, numbers of each kind, nested containers empty and not.
+TOOL_CONVERSATION = [
+    {"role": "user", "content": "Is 3 < 4 & 'x' \"quoted\"? Café 😀\tdone\n"},
+    {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {
+                "type": "function",
+                "function": {
+                    "name": "calculator",
+                    "arguments": {"expression": "3<4", "b": [1, 2.5, True, None], "a": {}, "c": {"z": -7}},
+                },
+            }
+        ],
+    },
+    {"role": "tool", "content": "True"},
+]
 
 CONVERSATIONS = [
     ([{"role": "user", "content": "What is 7 * 6?"}], True),
@@ -68,14 +104,18 @@ def render(template, messages, add_generation_prompt):
 
 def main():
     templates = []
-    for name, template in [("qwen2_style", QWEN2_STYLE), ("llama3_style", LLAMA3_STYLE)]:
+    for name, template, conversations in [
+        ("qwen2_style", QWEN2_STYLE, CONVERSATIONS),
+        ("llama3_style", LLAMA3_STYLE, CONVERSATIONS),
+        ("tojson_style", TOJSON_STYLE, [(TOOL_CONVERSATION, False)]),
+    ]:
         cases = [
             {
                 "messages": messages,
                 "add_generation_prompt": generation,
                 "rendered": render(template, messages, generation),
             }
-            for messages, generation in CONVERSATIONS
+            for messages, generation in conversations
         ]
         templates.append(
             {

@@ -69,11 +69,13 @@ pub struct RunConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
     pub dir: Option<PathBuf>,
-    /// Render every prompt with the model's chat template (`chat_template` in the directory's
-    /// `tokenizer_config.json`) as one user turn plus the assistant's opening, as TRL does for
-    /// conversational data; an instruct model expects it.
+    /// Render every text prompt with the model's chat template (`chat_template` in the
+    /// directory's `tokenizer_config.json`) as one user turn plus the assistant's opening; an
+    /// instruct model expects it. Conversational rows (`prompt` a list of messages) are always
+    /// rendered with it, as TRL renders conversational data.
     pub chat_template: bool,
-    /// With `chat_template`: a system turn before each prompt.
+    /// With `chat_template`: a system turn before each text prompt (a conversation carries
+    /// its own).
     pub system_prompt: Option<String>,
     /// With `[lora]`: the dtype the frozen base is held in while adapters train (`"bf16"`
     /// halves its memory; see [`CausalLm::with_base_dtype`](grpo_policy::CausalLm::with_base_dtype)).

@@ -151,43 +151,73 @@ impl Run {
         })
     }
 
-    /// The training rows and the evaluation sets, by split name (prompts rendered with the
-    /// model's chat template when `[model] chat_template = true`).
+    /// The training rows and the evaluation sets, by split name, with every prompt as text:
+    /// conversational rows (`prompt` a list of messages, TRL's format) rendered with the
+    /// model's chat template, and text prompts too when `[model] chat_template = true`.
     pub fn data(&self) -> Result<(Vec<Row>, Vec<EvalSet>)> {
         let (train, sets) = self.config.task.rows(self.config.seed)?;
         let model = &self.config.model;
-        if !model.chat_template {
+        let conversation = |rows: &[Row]| rows.iter().position(|r| r.conversation().is_some());
+        // The first conversational row, named for the error if there is no template.
+        let first_conversation = conversation(&train)
+            .map(|row| (self.config.task.origin(None), row))
+            .or_else(|| {
+                sets.iter().find_map(|(name, rows)| {
+                    Some((self.config.task.origin(Some(name)), conversation(rows)?))
+                })
+            });
+        if !model.chat_template && first_conversation.is_none() {
             return Ok((train, sets));
         }
-        let missing = |why: &str| RecipeError::config("[model] chat_template", why);
-        let dir = model
-            .dir
-            .as_ref()
-            .ok_or_else(|| missing("needs `dir`, a model directory with a chat template"))?;
+        let missing = |why: String| match (&first_conversation, model.chat_template) {
+            (Some((origin, row)), false) => RecipeError::config(
+                format!("{origin}: row {}", row + 1),
+                format!(
+                    "the prompt is a conversation, which needs the model's chat template: {why}"
+                ),
+            ),
+            _ => RecipeError::config("[model] chat_template", why),
+        };
+        let dir = model.dir.as_ref().ok_or_else(|| {
+            missing("[model] needs `dir`, a model directory with a chat template".into())
+        })?;
         let template = ChatTemplate::from_dir(dir)?.ok_or_else(|| {
-            missing(&format!(
+            missing(format!(
                 "{} has no `chat_template` in tokenizer_config.json",
                 dir.display()
             ))
         })?;
-        let render = |rows: Vec<Row>| -> Result<Vec<Row>> {
+        let render = |rows: Vec<Row>, origin: String| -> Result<Vec<Row>> {
             rows.into_iter()
-                .map(|row| {
-                    let mut messages = Vec::new();
-                    if let Some(system) = &model.system_prompt {
-                        messages.push(ChatMessage::new("system", system));
-                    }
-                    messages.push(ChatMessage::new("user", row.prompt()));
-                    let prompt = template.render(&messages, true)?;
+                .enumerate()
+                .map(|(index, row)| {
+                    let rendered = match row.conversation() {
+                        Some(messages) => template.render(messages, true),
+                        None if !model.chat_template => return Ok(row),
+                        None => {
+                            let mut messages = Vec::new();
+                            if let Some(system) = &model.system_prompt {
+                                messages.push(ChatMessage::new("system", system));
+                            }
+                            messages.push(ChatMessage::new("user", row.prompt()));
+                            template.render(&messages, true)
+                        }
+                    };
+                    let prompt = rendered.map_err(|e| {
+                        RecipeError::config(format!("{origin}: row {}", index + 1), e)
+                    })?;
                     Ok(row.with("prompt", prompt))
                 })
                 .collect()
         };
         let sets = sets
             .into_iter()
-            .map(|(name, rows)| Ok((name, render(rows)?)))
+            .map(|(name, rows)| {
+                let origin = self.config.task.origin(Some(&name));
+                Ok((name, render(rows, origin)?))
+            })
             .collect::<Result<_>>()?;
-        Ok((render(train)?, sets))
+        Ok((render(train, self.config.task.origin(None))?, sets))
     }
 
     /// The model to start from and its tokenizer.

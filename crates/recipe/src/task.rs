@@ -83,17 +83,51 @@ fn default_splits() -> Vec<Split> {
     vec![Split::Test]
 }
 
-/// `rows` with `prefix` and `suffix` around each prompt.
-fn wrap(rows: Vec<Row>, prefix: &str, suffix: &str) -> Vec<Row> {
+/// `rows` with `prefix` and `suffix` around each prompt. A conversation has no one text to wrap:
+/// with a prefix or suffix set it is an error naming `origin` and the row.
+fn wrap(rows: Vec<Row>, prefix: &str, suffix: &str, origin: &str) -> Result<Vec<Row>> {
+    if prefix.is_empty() && suffix.is_empty() {
+        return Ok(rows);
+    }
     rows.into_iter()
-        .map(|r| {
+        .enumerate()
+        .map(|(index, r)| {
+            if r.conversation().is_some() {
+                return Err(RecipeError::config(
+                    format!("{origin}: row {}", index + 1),
+                    "the prompt is a conversation, which `prompt_prefix`/`prompt_suffix` cannot \
+                     wrap: put the instruction in its messages",
+                ));
+            }
             let prompt = format!("{prefix}{}{suffix}", r.prompt());
-            r.with("prompt", prompt)
+            Ok(r.with("prompt", prompt))
         })
         .collect()
 }
 
+/// Where a split's rows come from (`split` `None`: the training rows), as errors about a row
+/// name them: the file, or the task's split.
+fn row_origin(file: Option<&Path>, split: Option<&str>) -> String {
+    match (file, split) {
+        (Some(file), _) => file.display().to_string(),
+        (None, None) => "[task] training rows".to_owned(),
+        (None, Some(split)) => format!("[task] `{split}` rows"),
+    }
+}
+
 impl TaskConfig {
+    /// Where a split's rows come from (`None`: the training rows), for errors about a row.
+    pub(crate) fn origin(&self, split: Option<&str>) -> String {
+        let file = match self {
+            TaskConfig::Gsm8k(files) | TaskConfig::Jsonl(files) => match split {
+                None => Some(files.train_file.as_path()),
+                Some(_) => files.test_file.as_deref(),
+            },
+            _ => None,
+        };
+        row_origin(file, split)
+    }
+
     /// The procedural task, when this is one.
     pub fn generator(&self) -> Option<&dyn Task> {
         match self {
@@ -136,15 +170,24 @@ fn generated<T>(
             ));
         }
         let rows = task.generate(split, section.eval_rows, seed.wrapping_add(1))?;
+        let origin = row_origin(None, Some(split.name()));
         sets.push((
             split.name().to_owned(),
-            wrap(rows, &section.prompt_prefix, &section.prompt_suffix),
+            wrap(
+                rows,
+                &section.prompt_prefix,
+                &section.prompt_suffix,
+                &origin,
+            )?,
         ));
     }
-    Ok((
-        wrap(train, &section.prompt_prefix, &section.prompt_suffix),
-        sets,
-    ))
+    let train = wrap(
+        train,
+        &section.prompt_prefix,
+        &section.prompt_suffix,
+        &row_origin(None, None),
+    )?;
+    Ok((train, sets))
 }
 
 fn from_files(
@@ -157,13 +200,13 @@ fn from_files(
     if let Some(test_file) = &files.test_file {
         let mut test = read(test_file)?;
         test.truncate(files.eval_rows);
+        let origin = row_origin(Some(test_file), Some("test"));
         sets.push((
             "test".to_owned(),
-            wrap(test, &files.prompt_prefix, &files.prompt_suffix),
+            wrap(test, &files.prompt_prefix, &files.prompt_suffix, &origin)?,
         ));
     }
-    Ok((
-        wrap(train, &files.prompt_prefix, &files.prompt_suffix),
-        sets,
-    ))
+    let origin = row_origin(Some(&files.train_file), None);
+    let train = wrap(train, &files.prompt_prefix, &files.prompt_suffix, &origin)?;
+    Ok((train, sets))
 }

@@ -161,6 +161,94 @@ fn prompts_take_the_models_chat_template() {
     );
 }
 
+/// Rows whose prompt is a conversation (TRL's conversational format) are rendered with the
+/// model's template, as transformers renders them (the policy crate's fixtures); text rows stay
+/// text unless `chat_template = true`; what cannot work is an error naming the file and row.
+#[test]
+fn conversational_rows_take_the_models_chat_template() {
+    let fixtures: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../policy/tests/fixtures/chat_templates.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let qwen = &fixtures["templates"][0];
+    assert_eq!(qwen["name"], "qwen2_style");
+    let case = &qwen["cases"][1]; // a system turn and a user turn, with the generation prompt
+    assert_eq!(case["add_generation_prompt"], true);
+
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    std::fs::create_dir(&model).unwrap();
+    std::fs::write(
+        model.join("tokenizer_config.json"),
+        serde_json::json!({"chat_template": qwen["chat_template"]}).to_string(),
+    )
+    .unwrap();
+    let conversation = serde_json::json!({"prompt": case["messages"], "answer": "5.5"});
+    let train = dir.path().join("train.jsonl");
+    std::fs::write(
+        &train,
+        format!("{conversation}\n{{\"prompt\": \"2+2=\", \"answer\": \"4\"}}\n"),
+    )
+    .unwrap();
+    let test = dir.path().join("test.jsonl");
+    std::fs::write(&test, format!("{conversation}\n")).unwrap();
+    let run_file = |model_section: &str, task_extra: &str| {
+        format!(
+            "{HEAD}{model_section}[task]\nkind = \"jsonl\"\ntrain_file = {train:?}\n\
+             test_file = {test:?}\n{task_extra}"
+        )
+    };
+    let with_model = format!("[model]\ndir = {model:?}\n");
+    let run = Run::from_str(&run_file(&with_model, ""), "run.toml").unwrap();
+    let (rows, sets) = run.data().unwrap();
+    let rendered = case["rendered"].as_str().unwrap();
+    assert_eq!(rows[0].prompt(), rendered, "as transformers renders it");
+    assert_eq!(
+        rows[0].get("answer").unwrap(),
+        "5.5",
+        "the other fields ride along"
+    );
+    assert_eq!(rows[1].prompt(), "2+2=", "a text prompt stays text");
+    assert_eq!(sets[0].1[0].prompt(), rendered);
+
+    // Without a template, a prefix, or a template that refuses the conversation: named errors.
+    let no_model = Run::from_str(&run_file("", ""), "run.toml").unwrap();
+    let message = no_model.data().unwrap_err().to_string();
+    assert!(
+        message.starts_with(&format!(
+            "{}: row 1: the prompt is a conversation",
+            train.display()
+        )) && message.contains("chat template"),
+        "{message}"
+    );
+    let prefixed = Run::from_str(
+        &run_file(&with_model, "prompt_prefix = \"Q: \"\n"),
+        "run.toml",
+    )
+    .unwrap();
+    let message = prefixed.data().unwrap_err().to_string();
+    assert!(
+        message.starts_with(&format!("{}: row 1:", test.display()))
+            && message.contains("prompt_prefix"),
+        "{message}"
+    );
+    std::fs::write(
+        &test,
+        "{\"prompt\": [{\"role\": \"tool\", \"content\": \"x\"}]}\n",
+    )
+    .unwrap();
+    let message = run.data().unwrap_err().to_string();
+    assert!(
+        message.starts_with(&format!("{}: row 1:", test.display()))
+            && message.contains(fixtures["refused"].as_str().unwrap()),
+        "{message}"
+    );
+}
+
 #[test]
 fn a_lora_section_takes_peft_s_names_and_its_errors_name_the_line() {
     let run = Run::from_str(

@@ -18,7 +18,10 @@ pub(crate) fn sample_rows<M: LanguageModel>(
     environment: Option<(&dyn Environment, usize)>,
     config: &SamplingConfig,
 ) -> Result<Rollouts> {
-    let prompts: Vec<String> = rows.iter().map(|r| r.prompt().to_owned()).collect();
+    let prompts = rows
+        .iter()
+        .map(|r| text_prompt(r).map(str::to_owned))
+        .collect::<Result<Vec<String>>>()?;
     let Some((environment, max_turns)) = environment else {
         return Ok(sampler.sample(model, tokenizer, &prompts, config)?);
     };
@@ -50,6 +53,22 @@ pub(crate) fn sample_rows<M: LanguageModel>(
         max_turns,
         &config,
     )?)
+}
+
+/// `row`'s prompt text, or the error saying its conversation was never rendered (its
+/// [`Row::prompt`] would be empty: a model sampled from nothing).
+pub(crate) fn text_prompt(row: &Row) -> Result<&str> {
+    match row.conversation() {
+        None => Ok(row.prompt()),
+        Some(messages) => Err(TrainerError::UnrenderedConversation {
+            messages: messages.len(),
+            begins: serde_json::Value::Array(messages.to_vec())
+                .to_string()
+                .chars()
+                .take(60)
+                .collect(),
+        }),
+    }
 }
 
 /// A completion's reward: the verifiers' weighted sum, plus `weight` × the environment's

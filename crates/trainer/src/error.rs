@@ -39,6 +39,13 @@ pub enum TrainerError {
     /// A supervised target that cannot be played through the environment.
     #[error("demonstration, for the row whose prompt begins {prompt:?}: {message}")]
     Demonstration { prompt: String, message: String },
+    /// A row whose prompt is still a conversation: the trainers take text prompts.
+    #[error(
+        "a row's prompt is a conversation ({messages} messages, beginning {begins:?}): render it \
+         with the model's chat template first (`ChatTemplate::render`; a run file's rows are \
+         rendered by the recipe)"
+    )]
+    UnrenderedConversation { messages: usize, begins: String },
     /// The environment could not start an episode for a row.
     #[error("environment, for the row whose prompt begins {prompt:?}: {source}")]
     Environment {

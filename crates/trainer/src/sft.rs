@@ -286,12 +286,13 @@ impl<M: LanguageModel> SftTrainer<M> {
         // (prompt, completion, whether the model writes each completion token)
         let mut pairs: Vec<(Vec<u32>, Vec<u32>, Vec<bool>)> = Vec::with_capacity(rows.len());
         for row in &rows {
+            let prompt = crate::episodes::text_prompt(row)?;
             let (ids, from_model) = self.core.config.completion(
                 row,
                 self.tokenizer.as_ref(),
                 self.environment.as_deref(),
             )?;
-            pairs.push((self.tokenizer.encode(row.prompt()), ids, from_model));
+            pairs.push((self.tokenizer.encode(prompt), ids, from_model));
         }
         // Shortest first, so that each shard pads its rows to a length close to theirs: a batch
         // mixing 40-token targets with 130-token tool demonstrations ran 3× the positions it

@@ -964,3 +964,49 @@ fn gradient_checkpointing_gives_the_same_update() {
     let apart = apart_relative_to_update(&before.1, &a.1, &b.1);
     assert!(apart <= 1e-5, "checkpointed vs plain update: {apart}");
 }
+
+/// A conversational row that never met a chat template would be sampled from an empty prompt;
+/// both trainers refuse it, naming what to do.
+#[test]
+fn an_unrendered_conversation_is_refused_not_sampled_from_nothing() {
+    let conversation =
+        Row::parse(r#"{"prompt": [{"role": "user", "content": "Say a digit:"}]}"#).unwrap();
+    let expect_refusal = |error: grpo_trainer::TrainerError| {
+        let message = error.to_string();
+        assert!(
+            matches!(
+                error,
+                grpo_trainer::TrainerError::UnrenderedConversation { messages: 1, .. }
+            ) && message.contains("Say a digit:")
+                && message.contains("chat template"),
+            "{message}"
+        );
+    };
+    let mut grpo = GrpoTrainer::new(
+        tiny_model(1),
+        Arc::new(ByteTokenizer),
+        verifiers(),
+        Dataset::from_rows(vec![conversation.clone(); 4]),
+        GrpoConfig {
+            max_steps: 1,
+            ..config()
+        },
+        None,
+    )
+    .unwrap();
+    expect_refusal(grpo.train().unwrap_err());
+
+    let mut sft = SftTrainer::new(
+        tiny_model(1),
+        Arc::new(ByteTokenizer),
+        Dataset::from_rows(vec![conversation.with("answer", "7"); 4]),
+        SftConfig {
+            batch_size: 2,
+            max_steps: 1,
+            ..Default::default()
+        },
+        None,
+    )
+    .unwrap();
+    expect_refusal(sft.train().unwrap_err());
+}

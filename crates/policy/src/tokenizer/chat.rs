@@ -1,7 +1,9 @@
 //! Chat templates: a model's `chat_template` (Jinja, from `tokenizer_config.json`) rendered the
 //! way transformers' `apply_chat_template` renders it — `trim_blocks` and `lstrip_blocks` on,
-//! `raise_exception`, `tojson`, loop controls and Python's string methods (`.strip()`,
-//! `.startswith()`, …) — with minijinja, which Rust inference servers use for the same job.
+//! `raise_exception`, transformers' `tojson` (Python's `json.dumps`, not Jinja's HTML-safe
+//! one), loop controls and Python's string methods (`.strip()`, `.startswith()`, …) — with
+//! minijinja, which Rust inference servers use for the same job. Mappings keep their keys'
+//! order, as Python's dicts do, so JSON a template writes matches key for key.
 //! Templates are untrusted text: minijinja has no file or network access and a template can
 //! only produce a string or an error.
 
@@ -55,6 +57,7 @@ impl ChatTemplate {
             .map_err(template_error)?;
         env.set_syntax(syntax);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.add_filter("tojson", super::python_json::tojson);
         env.add_function(
             "raise_exception",
             |message: String| -> std::result::Result<Value, minijinja::Error> {
@@ -118,7 +121,15 @@ impl ChatTemplate {
 
     /// The conversation as the model expects it; with `add_generation_prompt`, followed by the
     /// opening of an assistant turn (what a prompt to be completed needs).
-    pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
+    ///
+    /// `messages` are [`ChatMessage`]s or any serializable message, such as the JSON objects
+    /// of a conversational row's `prompt` (`grpo_data::Row::conversation`): the template sees
+    /// every key, as transformers passes it the message dicts (`tool_calls`, `name`, …).
+    pub fn render<M: Serialize>(
+        &self,
+        messages: &[M],
+        add_generation_prompt: bool,
+    ) -> Result<String> {
         let template = self.env.get_template(NAME).map_err(template_error)?;
         template
             .render(minijinja::context! {

@@ -3,6 +3,7 @@
 mod bytes;
 mod chat;
 mod hf;
+mod python_json;
 
 pub use bytes::ByteTokenizer;
 pub use chat::{ChatMessage, ChatTemplate};
