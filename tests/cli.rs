@@ -368,6 +368,31 @@ kind = "arithmetic"
 extract = "whole"
 "#;
 
+/// Writes `dir/judge.py`, a plugin verifier passing a sample when the Python expression
+/// `verdict` (of the request `r`) holds, and `dir/V.toml` naming it.
+fn write_judge(dir: &std::path::Path, verdict: &str) {
+    let judge = dir.join("judge.py");
+    std::fs::write(
+        &judge,
+        format!(
+            "import json, sys\n\
+             for line in sys.stdin:\n\
+             \x20   r = json.loads(line)\n\
+             \x20   ok = bool({verdict})\n\
+             \x20   print(json.dumps({{'reward': float(ok), 'correct': ok}}), flush=True)\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("V.toml"),
+        format!(
+            "[[verifiers]]\nkind = \"external\"\nname = \"judge\"\ncommand = [\"python3\", {:?}]\n",
+            judge.display().to_string()
+        ),
+    )
+    .unwrap();
+}
+
 /// `grpo data filter` keeps the prompts solved sometimes: with a plugin verifier that passes
 /// every completion of an `always` row, none of a `never` row and about half of a `coin` row's
 /// (by the parity of its bytes), the kept rows are exactly the coin rows, in order, each with
@@ -376,24 +401,11 @@ extract = "whole"
 fn data_filter_keeps_the_prompts_solved_sometimes() {
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name).display().to_string();
-    std::fs::write(
-        path("judge.py"),
-        "import json, sys\n\
-         for line in sys.stdin:\n\
-         \x20   r = json.loads(line)\n\
-         \x20   mode = r['fields']['mode']\n\
-         \x20   ok = mode == 'always' or (mode == 'coin' and sum(r['completion'].encode()) % 2 == 0)\n\
-         \x20   print(json.dumps({'reward': float(ok), 'correct': ok}), flush=True)\n",
-    )
-    .unwrap();
-    std::fs::write(
-        path("V.toml"),
-        format!(
-            "[[verifiers]]\nkind = \"external\"\nname = \"judge\"\ncommand = [\"python3\", {:?}]\n",
-            path("judge.py")
-        ),
-    )
-    .unwrap();
+    write_judge(
+        dir.path(),
+        "r['fields']['mode'] == 'always' or (r['fields']['mode'] == 'coin' \
+         and sum(r['completion'].encode()) % 2 == 0)",
+    );
     let modes = ["coin", "always", "never", "coin", "never", "coin", "always"];
     let rows: String = modes
         .iter()
@@ -523,22 +535,10 @@ fn data_filter_renders_conversations_with_the_model_s_chat_template() {
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name).display().to_string();
     // The judge passes a completion exactly when the prompt it sees is the rendered one.
-    std::fs::write(
-        path("judge.py"),
-        "import json, sys\n\
-         for line in sys.stdin:\n\
-         \x20   ok = json.loads(line)['prompt'] == '<|user|>Problem 1:\\n<|assistant|>'\n\
-         \x20   print(json.dumps({'reward': float(ok), 'correct': ok}), flush=True)\n",
-    )
-    .unwrap();
-    std::fs::write(
-        path("V.toml"),
-        format!(
-            "[[verifiers]]\nkind = \"external\"\nname = \"judge\"\ncommand = [\"python3\", {:?}]\n",
-            path("judge.py")
-        ),
-    )
-    .unwrap();
+    write_judge(
+        dir.path(),
+        "r['prompt'] == '<|user|>Problem 1:\\n<|assistant|>'",
+    );
     let row = r#"{"prompt": [{"role": "user", "content": "Problem 1:"}], "answer": "3"}"#;
     std::fs::write(path("rows.jsonl"), format!("{row}\n")).unwrap();
     // The fixture model with a chat template beside it.

@@ -22,6 +22,16 @@ impl Tool for Calculator {
         "evaluates `expression` (+ - * / ^ and parentheses) exactly; fractions in lowest terms"
     }
 
+    fn parameters(&self) -> Value {
+        serde_json::json!({
+            "type": "object",
+            "properties": {
+                "expression": {"type": "string", "description": "e.g. 12*(3+4) or 1/3+1/6"}
+            },
+            "required": ["expression"]
+        })
+    }
+
     fn call(&self, arguments: &Map<String, Value>) -> Result<String, ToolError> {
         let expression = arguments
             .get("expression")

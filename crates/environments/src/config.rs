@@ -126,6 +126,32 @@ mod tests {
     fn settings_are_checked_by_field() {
         let env = build("kind = \"tool_calling\"\ntools = [\"calculator\"]").unwrap();
         assert_eq!(env.turn_stops(), vec!["</tool_call>".to_string()]);
+        // The tools as a chat template lists them: an external tool's `parameters` table
+        // as given, or an object declaring none.
+        let env = build(
+            "kind = \"tool_calling\"\ntools = [\"calculator\"]\n\
+             [[external_tools]]\nname = \"search\"\ndescription = \"finds `query`\"\n\
+             command = [\"true\"]\nparameters = { type = \"object\", properties = \
+             { query = { type = \"string\" } }, required = [\"query\"] }\n\
+             [[external_tools]]\nname = \"now\"\ndescription = \"the time\"\ncommand = [\"true\"]",
+        )
+        .unwrap();
+        let tools = env.tools();
+        let function = |i: usize| &tools[i]["function"];
+        assert_eq!(tools.len(), 3);
+        assert!(tools.iter().all(|t| t["type"] == "function"));
+        assert_eq!(function(0)["name"], "calculator");
+        assert_eq!(function(0)["parameters"]["required"][0], "expression");
+        assert_eq!(
+            function(1)["parameters"],
+            serde_json::json!({"type": "object", "properties": {"query": {"type": "string"}},
+                               "required": ["query"]})
+        );
+        assert_eq!(function(1)["description"], "finds `query`");
+        assert_eq!(
+            function(2)["parameters"],
+            serde_json::json!({"type": "object", "properties": {}})
+        );
         for (text, expected) in [
             (
                 "kind = \"tool_calling\"",

@@ -51,6 +51,14 @@ pub trait Environment: Send + Sync {
         Vec::new()
     }
 
+    /// The tools the model may call, as a chat template's `tools` lists them: OpenAI-style
+    /// function specs, `{"type": "function", "function": {"name", "description",
+    /// "parameters"}}` (what transformers' `apply_chat_template(tools=...)` takes). None by
+    /// default.
+    fn tools(&self) -> Vec<serde_json::Value> {
+        Vec::new()
+    }
+
     /// A new episode for `row`, whose prompt the model's first turn continues. An error names
     /// the row field that is wrong; the trainer stops with it.
     fn start(&self, row: &Row) -> Result<Box<dyn Episode>, EnvironmentError>;

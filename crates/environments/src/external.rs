@@ -22,6 +22,11 @@ pub struct ExternalToolConfig {
     pub name: String,
     /// What it does and takes, for the tool list.
     pub description: String,
+    /// The JSON Schema of its `arguments`, listed to a chat template (a TOML table:
+    /// `parameters = { type = "object", properties = { query = { type = "string" } } }`);
+    /// by default an object that declares no properties.
+    #[serde(default = "default_parameters")]
+    pub parameters: Value,
     /// The program and its arguments, e.g. `["python3", "search_tool.py"]`.
     pub command: Vec<String>,
     /// Seconds a reply may take.
@@ -40,10 +45,15 @@ fn default_processes() -> usize {
     2
 }
 
+fn default_parameters() -> Value {
+    json!({"type": "object", "properties": {}})
+}
+
 /// A [`Tool`] served by a child process (see the [module docs](self)).
 pub struct ExternalTool {
     name: String,
     description: String,
+    parameters: Value,
     pool: PluginPool,
 }
 
@@ -53,10 +63,17 @@ impl ExternalTool {
         if config.name.trim().is_empty() {
             return Err(ConfigError::invalid("name", "must not be empty"));
         }
+        if !config.parameters.is_object() {
+            return Err(ConfigError::invalid(
+                "parameters",
+                "must be a table (a JSON Schema object)",
+            ));
+        }
         Ok(ExternalTool {
             pool: PluginPool::new(config.command, config.timeout_s, config.processes)?,
             name: config.name,
             description: config.description,
+            parameters: config.parameters,
         })
     }
 }
@@ -75,6 +92,10 @@ impl Tool for ExternalTool {
 
     fn description(&self) -> &str {
         &self.description
+    }
+
+    fn parameters(&self) -> Value {
+        self.parameters.clone()
     }
 
     fn call(&self, arguments: &Map<String, Value>) -> Result<String, ToolError> {

@@ -33,6 +33,16 @@ impl Tool for PythonTool {
         "runs the Python program `code` in a sandbox and returns what it prints"
     }
 
+    fn parameters(&self) -> Value {
+        serde_json::json!({
+            "type": "object",
+            "properties": {
+                "code": {"type": "string", "description": "a Python program; print the result"}
+            },
+            "required": ["code"]
+        })
+    }
+
     fn call(&self, arguments: &Map<String, Value>) -> Result<String, ToolError> {
         let code = arguments
             .get("code")

@@ -32,6 +32,11 @@ pub trait Tool: Send + Sync {
     fn name(&self) -> &str;
     /// What it does and what arguments it takes, for the tool list the model is shown.
     fn description(&self) -> &str;
+    /// The JSON Schema of its `arguments` object, as a chat template lists it to the model
+    /// (the `parameters` of an OpenAI-style function). The default declares none.
+    fn parameters(&self) -> Value {
+        serde_json::json!({"type": "object", "properties": {}})
+    }
     /// Runs the tool. `Err` is shown to the model as the call's failure.
     fn call(&self, arguments: &Map<String, Value>) -> Result<String, ToolError>;
 }

@@ -121,6 +121,22 @@ impl Environment for ToolCalling {
         vec![CLOSE.into()]
     }
 
+    fn tools(&self) -> Vec<Value> {
+        self.tools
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "type": "function",
+                    "function": {
+                        "name": t.name(),
+                        "description": t.description(),
+                        "parameters": t.parameters(),
+                    }
+                })
+            })
+            .collect()
+    }
+
     fn start(&self, _row: &Row) -> Result<Box<dyn Episode>, EnvironmentError> {
         Ok(Box::new(ToolEpisode {
             environment: self.clone(),

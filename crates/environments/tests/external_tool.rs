@@ -31,6 +31,7 @@ fn tool() -> ExternalTool {
         command: vec!["python3".into(), "-c".into(), SCRIPT.into()],
         timeout_s: 1.0,
         processes: 1,
+        parameters: json!({"type": "object", "properties": {"text": {"type": "string"}}}),
     })
     .unwrap()
 }
@@ -79,15 +80,24 @@ fn bad_settings_name_the_field() {
         command: Vec::new(),
         timeout_s: 1.0,
         processes: 1,
+        parameters: json!({"type": "object"}),
     };
     let error = ExternalTool::new(config.clone()).err().unwrap();
     assert!(error.to_string().contains("command"), "{error}");
     let error = ExternalTool::new(ExternalToolConfig {
         command: vec!["true".into()],
         timeout_s: 0.0,
-        ..config
+        ..config.clone()
     })
     .err()
     .unwrap();
     assert!(error.to_string().contains("timeout_s"), "{error}");
+    let error = ExternalTool::new(ExternalToolConfig {
+        command: vec!["true".into()],
+        parameters: json!("text"),
+        ..config
+    })
+    .err()
+    .unwrap();
+    assert!(error.to_string().contains("parameters"), "{error}");
 }

@@ -6,7 +6,8 @@
 
 Two templates are written in the style of Qwen2's and Llama 3's (the same markers, the same
 Jinja constructs: `loop`, `set`, `trim`, `.strip()`, `raise_exception`, `bos_token`), a third
-writes tool calls and messages with `tojson` and each of its keywords; no model is downloaded.
+writes tool calls and messages with `tojson` and each of its keywords, a fourth lists `tools`
+as Qwen2.5's does; no model is downloaded.
 """
 
 import json
@@ -71,6 +72,56 @@ TOOL_CONVERSATION = [
     {"role": "tool", "content": "True"},
 ]
 
+# A system block that lists `tools` as Qwen2.5's template does (each spec `| tojson` on its own
+# line inside <tools></tools>, the call syntax after), in our own words.
+TOOLS_STYLE = """{%- if tools %}
+    {{- '<|im_start|>system\\n' }}
+    {%- if messages[0].role == 'system' %}
+        {{- messages[0].content + '\\n\\n' }}
+    {%- endif %}
+    {{- '# Tools\\nCall a function by writing its name and arguments as JSON in <tool_call></tool_call>. The functions:\\n<tools>' }}
+    {%- for tool in tools %}
+        {{- '\\n' + tool | tojson }}
+    {%- endfor %}
+    {{- '\\n</tools><|im_end|>\\n' }}
+{%- elif messages[0].role == 'system' %}
+    {{- '<|im_start|>system\\n' + messages[0].content + '<|im_end|>\\n' }}
+{%- endif %}
+{%- for message in messages %}
+    {%- if message.role != 'system' %}
+        {{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' }}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|im_start|>assistant\\n' }}
+{%- endif %}
+"""
+
+# The calculator as grpo's tool-calling environment lists it (`Environment::tools`); the recipe's
+# test renders a run with `tools = ["calculator"]` and expects exactly this case's text.
+CALCULATOR = {
+    "type": "function",
+    "function": {
+        "name": "calculator",
+        "description": "evaluates `expression` (+ - * / ^ and parentheses) exactly; fractions in lowest terms",
+        "parameters": {
+            "type": "object",
+            "properties": {"expression": {"type": "string", "description": "e.g. 12*(3+4) or 1/3+1/6"}},
+            "required": ["expression"],
+        },
+    },
+}
+
+TOOL_CASES = [
+    ([{"role": "user", "content": "What is 12*7?"}], [CALCULATOR], True),
+    (
+        [{"role": "system", "content": "Be exact."}, {"role": "user", "content": "What is 1/3+1/6?"}],
+        [CALCULATOR],
+        True,
+    ),
+    ([{"role": "system", "content": "Be exact."}, {"role": "user", "content": "2+2?"}], None, True),
+]
+
 CONVERSATIONS = [
     ([{"role": "user", "content": "What is 7 * 6?"}], True),
     (
@@ -91,9 +142,10 @@ CONVERSATIONS = [
 ]
 
 
-def render(template, messages, add_generation_prompt):
+def render(template, messages, add_generation_prompt, tools=None):
     rendered, _ = render_jinja_template(
         conversations=[messages],
+        tools=tools,
         chat_template=template,
         add_generation_prompt=add_generation_prompt,
         bos_token="<|begin_of_text|>",
@@ -105,17 +157,19 @@ def render(template, messages, add_generation_prompt):
 def main():
     templates = []
     for name, template, conversations in [
-        ("qwen2_style", QWEN2_STYLE, CONVERSATIONS),
-        ("llama3_style", LLAMA3_STYLE, CONVERSATIONS),
-        ("tojson_style", TOJSON_STYLE, [(TOOL_CONVERSATION, False)]),
+        ("qwen2_style", QWEN2_STYLE, [(m, None, g) for m, g in CONVERSATIONS]),
+        ("llama3_style", LLAMA3_STYLE, [(m, None, g) for m, g in CONVERSATIONS]),
+        ("tojson_style", TOJSON_STYLE, [(TOOL_CONVERSATION, None, False)]),
+        ("tools_style", TOOLS_STYLE, TOOL_CASES),
     ]:
         cases = [
             {
                 "messages": messages,
+                "tools": tools,
                 "add_generation_prompt": generation,
-                "rendered": render(template, messages, generation),
+                "rendered": render(template, messages, generation, tools),
             }
-            for messages, generation in conversations
+            for messages, tools, generation in conversations
         ]
         templates.append(
             {

@@ -16,7 +16,7 @@ fn fixtures() -> Value {
 fn every_conversation_renders_as_transformers_renders_it() {
     let fixtures = fixtures();
     let templates = fixtures["templates"].as_array().unwrap();
-    assert_eq!(templates.len(), 3);
+    assert_eq!(templates.len(), 4);
     for template in templates {
         let name = template["name"].as_str().unwrap();
         let compiled = ChatTemplate::new(
@@ -29,6 +29,14 @@ fn every_conversation_renders_as_transformers_renders_it() {
             let generation = case["add_generation_prompt"].as_bool().unwrap();
             let expected = case["rendered"].as_str().unwrap();
             let raw = case["messages"].as_array().unwrap();
+            if let Some(tools) = case["tools"].as_array() {
+                assert_eq!(
+                    compiled.render_with_tools(raw, tools, generation).unwrap(),
+                    expected,
+                    "{name}: {raw:?} with tools"
+                );
+                continue;
+            }
             // As `ChatMessage`s, where the messages have only a role and a content.
             if raw.iter().all(|m| m.as_object().unwrap().len() == 2) {
                 let messages: Vec<ChatMessage> =

@@ -153,7 +153,8 @@ impl Run {
 
     /// The training rows and the evaluation sets, by split name, with every prompt as text:
     /// conversational rows (`prompt` a list of messages, TRL's format) rendered with the
-    /// model's chat template, and text prompts too when `[model] chat_template = true`.
+    /// model's chat template, and text prompts too when `[model] chat_template = true`; the
+    /// template's `tools` are `[environment]`'s tools.
     pub fn data(&self) -> Result<(Vec<Row>, Vec<EvalSet>)> {
         let (train, sets) = self.config.task.rows(self.config.seed)?;
         let model = &self.config.model;
@@ -187,12 +188,19 @@ impl Run {
                 dir.display()
             ))
         })?;
+        // The tools of `[environment]`, listed to the template as transformers lists a
+        // `GRPOTrainer`'s tools.
+        let tools = self
+            .environment
+            .as_ref()
+            .map(|e| e.tools())
+            .unwrap_or_default();
         let render = |rows: Vec<Row>, origin: String| -> Result<Vec<Row>> {
             rows.into_iter()
                 .enumerate()
                 .map(|(index, row)| {
                     let rendered = match row.conversation() {
-                        Some(messages) => template.render(messages, true),
+                        Some(messages) => template.render_with_tools(messages, &tools, true),
                         None if !model.chat_template => return Ok(row),
                         None => {
                             let mut messages = Vec::new();
@@ -200,7 +208,7 @@ impl Run {
                                 messages.push(ChatMessage::new("system", system));
                             }
                             messages.push(ChatMessage::new("user", row.prompt()));
-                            template.render(&messages, true)
+                            template.render_with_tools(&messages, &tools, true)
                         }
                     };
                     let prompt = rendered.map_err(|e| {

@@ -249,6 +249,52 @@ fn conversational_rows_take_the_models_chat_template() {
     );
 }
 
+/// With a tool environment, the template lists its tools as transformers lists a
+/// `GRPOTrainer`'s: the calculator's spec, rendered into a Qwen2.5-style tool block, gives the
+/// text transformers gave for the same spec (the fixture), for a conversation and for a text
+/// prompt alike.
+#[test]
+fn the_environment_s_tools_are_listed_to_the_chat_template() {
+    let fixtures: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../policy/tests/fixtures/chat_templates.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let tools_style = &fixtures["templates"][3];
+    assert_eq!(tools_style["name"], "tools_style");
+    let case = &tools_style["cases"][0]; // one user turn, the calculator listed
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("tokenizer_config.json"),
+        serde_json::json!({"chat_template": tools_style["chat_template"]}).to_string(),
+    )
+    .unwrap();
+    let rows = dir.path().join("rows.jsonl");
+    let question = case["messages"][0]["content"].as_str().unwrap();
+    std::fs::write(
+        &rows,
+        format!(
+            "{}\n{}\n",
+            serde_json::json!({"prompt": case["messages"]}),
+            serde_json::json!({"prompt": question})
+        ),
+    )
+    .unwrap();
+    let text = format!(
+        "{HEAD}[model]\ndir = {:?}\nchat_template = true\n\
+         [task]\nkind = \"jsonl\"\ntrain_file = {rows:?}\n\
+         [environment]\nkind = \"tool_calling\"\ntools = [\"calculator\"]\n",
+        dir.path()
+    );
+    let (train, _) = Run::from_str(&text, "run.toml").unwrap().data().unwrap();
+    for row in &train {
+        assert_eq!(row.prompt(), case["rendered"].as_str().unwrap());
+    }
+}
+
 #[test]
 fn a_lora_section_takes_peft_s_names_and_its_errors_name_the_line() {
     let run = Run::from_str(

@@ -130,14 +130,31 @@ impl ChatTemplate {
         messages: &[M],
         add_generation_prompt: bool,
     ) -> Result<String> {
+        self.render_with_tools::<M, Json>(messages, &[], add_generation_prompt)
+    }
+
+    /// [`render`](Self::render) with the tools the model may call listed as the template's
+    /// `tools` — OpenAI-style function specs, as transformers'
+    /// `apply_chat_template(tools=...)` takes them (an environment's `tools()`); none is
+    /// `None` to the template, as transformers passes it.
+    pub fn render_with_tools<M: Serialize, T: Serialize>(
+        &self,
+        messages: &[M],
+        tools: &[T],
+        add_generation_prompt: bool,
+    ) -> Result<String> {
         let template = self.env.get_template(NAME).map_err(template_error)?;
+        let tools = match tools {
+            [] => Value::from(()),
+            tools => Value::from(minijinja::value::Serde(tools)),
+        };
         template
             .render(minijinja::context! {
                 messages => Value::from(minijinja::value::Serde(messages)),
                 add_generation_prompt => add_generation_prompt,
                 bos_token => &self.bos_token,
                 eos_token => &self.eos_token,
-                tools => Value::from(()),
+                tools => tools,
                 documents => Value::from(()),
             })
             .map_err(|e| template_error(describe(&e)))
