@@ -161,19 +161,28 @@ fn prompts_take_the_models_chat_template() {
     );
 }
 
+/// The chat-template fixtures rendered by transformers (the policy crate's).
+fn chat_fixtures() -> serde_json::Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../policy/tests/fixtures/chat_templates.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Makes `dir` a model directory as far as chat templates go: a `tokenizer_config.json`
+/// holding `template`.
+fn write_chat_template(dir: &std::path::Path, template: &serde_json::Value) {
+    let config = serde_json::json!({ "chat_template": template });
+    std::fs::write(dir.join("tokenizer_config.json"), config.to_string()).unwrap();
+}
+
 /// Rows whose prompt is a conversation (TRL's conversational format) are rendered with the
 /// model's template, as transformers renders them (the policy crate's fixtures); text rows stay
 /// text unless `chat_template = true`; what cannot work is an error naming the file and row.
 #[test]
 fn conversational_rows_take_the_models_chat_template() {
-    let fixtures: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../policy/tests/fixtures/chat_templates.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
+    let fixtures = chat_fixtures();
     let qwen = &fixtures["templates"][0];
     assert_eq!(qwen["name"], "qwen2_style");
     let case = &qwen["cases"][1]; // a system turn and a user turn, with the generation prompt
@@ -182,11 +191,7 @@ fn conversational_rows_take_the_models_chat_template() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("model");
     std::fs::create_dir(&model).unwrap();
-    std::fs::write(
-        model.join("tokenizer_config.json"),
-        serde_json::json!({"chat_template": qwen["chat_template"]}).to_string(),
-    )
-    .unwrap();
+    write_chat_template(&model, &qwen["chat_template"]);
     let conversation = serde_json::json!({"prompt": case["messages"], "answer": "5.5"});
     let train = dir.path().join("train.jsonl");
     std::fs::write(
@@ -255,23 +260,12 @@ fn conversational_rows_take_the_models_chat_template() {
 /// prompt alike.
 #[test]
 fn the_environment_s_tools_are_listed_to_the_chat_template() {
-    let fixtures: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../policy/tests/fixtures/chat_templates.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
+    let fixtures = chat_fixtures();
     let tools_style = &fixtures["templates"][3];
     assert_eq!(tools_style["name"], "tools_style");
     let case = &tools_style["cases"][0]; // one user turn, the calculator listed
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("tokenizer_config.json"),
-        serde_json::json!({"chat_template": tools_style["chat_template"]}).to_string(),
-    )
-    .unwrap();
+    write_chat_template(dir.path(), &tools_style["chat_template"]);
     let rows = dir.path().join("rows.jsonl");
     let question = case["messages"][0]["content"].as_str().unwrap();
     std::fs::write(
