@@ -83,12 +83,14 @@ impl KvCache {
     }
 
     /// The additive attention mask for `new` tokens: `[batch, 1, new, len + new]`, 0 where a
-    /// query may look, a large negative number on the future and on padding.
+    /// query may look, −∞ on the future and on padding.
     ///
-    /// A finite number, not −∞: a pad query sees only padding, and softmax over a row of −∞
-    /// would be NaN (its output is unused, but a NaN would poison the gradients).
+    /// −∞, not a large finite number: `exp(−∞)` is 0 on `expf`'s fast path, where `exp(−1e9)`
+    /// took glibc's underflow path (`__math_uflowf`, which also sets `errno`) for every masked
+    /// score — 2% of a GRPO step. Both give exactly 0, so real queries attend as before, bit
+    /// for bit. A pad query, which may see no real key, sees itself, so that no row is all −∞
+    /// (softmax would be NaN and poison the gradients); its output is never used.
     pub(crate) fn mask(&self, new: usize, device: &Device) -> Tensor<4> {
-        const HIDDEN: f32 = -1e9;
         let total = self.len + new;
         let mut bias = vec![0f32; self.batch_size() * new * total];
         for (row, &pad) in self.padding.iter().enumerate() {
@@ -96,8 +98,8 @@ impl KvCache {
                 let query_at = self.len + q;
                 let line = &mut bias[(row * new + q) * total..][..total];
                 for (key_at, value) in line.iter_mut().enumerate() {
-                    if key_at > query_at || key_at < pad {
-                        *value = HIDDEN;
+                    if key_at != query_at && (key_at > query_at || key_at < pad) {
+                        *value = f32::NEG_INFINITY;
                     }
                 }
             }
