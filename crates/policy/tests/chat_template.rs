@@ -114,3 +114,21 @@ fn tokenizer_config_is_read_as_hugging_face_writes_it() {
         .to_string();
     assert!(error.contains("tokenizer_config.json"), "{error}");
 }
+
+/// transformers' `strftime_now` is deliberately absent: a template that would print today's date
+/// (Llama 3.2's) takes its fallback, so a prompt never depends on the day it is rendered.
+#[test]
+fn a_template_never_sees_the_clock() {
+    let template = ChatTemplate::new(
+        r#"{% if strftime_now is defined %}{{ strftime_now("%d %b %Y") }}{% else %}26 Jul 2024{% endif %}"#,
+        "",
+        "",
+    )
+    .unwrap();
+    assert_eq!(
+        template
+            .render(&[ChatMessage::new("user", "hi")], true)
+            .unwrap(),
+        "26 Jul 2024"
+    );
+}
