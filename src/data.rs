@@ -94,7 +94,7 @@ pub struct DedupArgs {
     input: PathBuf,
     /// Where the kept rows go, in their original order (written atomically).
     output: PathBuf,
-    /// The field compared.
+    /// The field compared (a conversation is compared by its messages' contents).
     #[arg(long, default_value = "prompt")]
     field: String,
     /// Estimated Jaccard similarity of character shingles at which a row is a near duplicate;
@@ -188,17 +188,16 @@ fn dedup(args: &DedupArgs) -> Result<()> {
     let mut lines = Vec::new();
     while let Some(located) = reader.next_located() {
         let located = located?;
-        let text = match located.row.get(&args.field) {
-            Some(Value::String(text)) => text,
-            _ => bail!(
-                "{}:{}: field `{}` is missing or not a string",
+        let Some(text) = located.row.get(&args.field).and_then(compared_text) else {
+            bail!(
+                "{}:{}: field `{}` is missing, or neither a string nor a conversation",
                 args.input.display(),
                 located.line,
                 args.field
-            ),
+            );
         };
         lines.push(located.line);
-        let (of, similarity) = match dedup.check(text) {
+        let (of, similarity) = match dedup.check(&text) {
             Decision::Kept => {
                 write_row(kept.writer(), &located.row)?;
                 progress.inc(1);
@@ -236,6 +235,23 @@ fn dedup(args: &DedupArgs) -> Result<()> {
         report.rows as f64 / seconds.max(1e-9),
     );
     Ok(())
+}
+
+/// The text a row is compared by: the field's string, or a conversation's message contents one
+/// per line (so a conversation asking what a plain prompt asks is its duplicate).
+fn compared_text(value: &Value) -> Option<std::borrow::Cow<'_, str>> {
+    match value {
+        Value::String(text) => Some(text.as_str().into()),
+        Value::Array(messages) => Some(
+            messages
+                .iter()
+                .filter_map(|m| m.get("content")?.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+                .into(),
+        ),
+        _ => None,
+    }
 }
 
 fn filter(args: &FilterArgs) -> Result<()> {

@@ -272,6 +272,8 @@ fn data_dedup_keeps_first_occurrences_and_names_bad_lines() {
         serde_json::json!({"prompt": long.to_uppercase().replace(' ', "  ")}),
         serde_json::json!({"prompt": long.replace("whole", "full")}),
         serde_json::json!({"prompt": "What is 2*2?"}),
+        // A conversation is compared by its messages' text: this one asks what row 2 asks.
+        serde_json::json!({"prompt": [{"role": "user", "content": "What is  2+2?"}]}),
     ];
     let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
     std::fs::write(&input, &text).unwrap();
@@ -293,7 +295,7 @@ fn data_dedup_keeps_first_occurrences_and_names_bad_lines() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert!(
-        stderr.contains("5 rows: 3 kept, 1 exact duplicates, 1 near duplicates"),
+        stderr.contains("6 rows: 3 kept, 2 exact duplicates, 1 near duplicates"),
         "{stderr}"
     );
     let kept: Vec<Value> = std::fs::read_to_string(&out)
@@ -307,10 +309,14 @@ fn data_dedup_keeps_first_occurrences_and_names_bad_lines() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(gone.len(), 2);
+    assert_eq!(gone.len(), 3);
     assert_eq!(gone[0]["duplicate_of"], 1);
     assert_eq!(gone[1]["duplicate_of"], 1);
     assert!(gone[1]["similarity"].as_f64().unwrap() >= 0.8);
+    assert_eq!(
+        (&gone[2]["duplicate_of"], &gone[2]["prompt"]),
+        (&2.into(), &rows[5]["prompt"])
+    );
 
     // A malformed line stops the run with its line number, and the output is not written.
     std::fs::write(&input, format!("{text}{{\"prompt\": 1}}\n")).unwrap();
@@ -327,7 +333,7 @@ fn data_dedup_keeps_first_occurrences_and_names_bad_lines() {
     assert!(!output.status.success());
     assert!(
         String::from_utf8_lossy(&output.stderr)
-            .contains("in.jsonl:6: field `prompt` must be a string")
+            .contains("in.jsonl:7: field `prompt` must be a string")
     );
     assert!(!out.exists());
     assert_eq!(
