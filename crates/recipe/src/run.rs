@@ -154,8 +154,19 @@ impl Run {
     /// The training rows and the evaluation sets, by split name, with every prompt as text:
     /// conversational rows (`prompt` a list of messages, TRL's format) rendered with the
     /// model's chat template, and text prompts too when `[model] chat_template = true`; the
-    /// template's `tools` are `[environment]`'s tools.
+    /// template's `tools` are `[environment]`'s tools, as transformers lists a `GRPOTrainer`'s.
     pub fn data(&self) -> Result<(Vec<Row>, Vec<EvalSet>)> {
+        let tools = self
+            .environment
+            .as_ref()
+            .map(|e| e.tools())
+            .unwrap_or_default();
+        self.data_listing(&tools)
+    }
+
+    /// [`Run::data`] with the template's `tools` set to `tools` (none for an arm without the
+    /// environment, which must not be told of tools it cannot call).
+    fn data_listing(&self, tools: &[serde_json::Value]) -> Result<(Vec<Row>, Vec<EvalSet>)> {
         let (train, sets) = self.config.task.rows(self.config.seed)?;
         let model = &self.config.model;
         let conversation = |rows: &[Row]| rows.iter().position(|r| r.conversation().is_some());
@@ -188,19 +199,12 @@ impl Run {
                 dir.display()
             ))
         })?;
-        // The tools of `[environment]`, listed to the template as transformers lists a
-        // `GRPOTrainer`'s tools.
-        let tools = self
-            .environment
-            .as_ref()
-            .map(|e| e.tools())
-            .unwrap_or_default();
         let render = |rows: Vec<Row>, origin: String| -> Result<Vec<Row>> {
             rows.into_iter()
                 .enumerate()
                 .map(|(index, row)| {
                     let rendered = match row.conversation() {
-                        Some(messages) => template.render_with_tools(messages, &tools, true),
+                        Some(messages) => template.render_with_tools(messages, tools, true),
                         None if !model.chat_template => return Ok(row),
                         None => {
                             let mut messages = Vec::new();
@@ -208,7 +212,7 @@ impl Run {
                                 messages.push(ChatMessage::new("system", system));
                             }
                             messages.push(ChatMessage::new("user", row.prompt()));
-                            template.render_with_tools(&messages, &tools, true)
+                            template.render_with_tools(&messages, tools, true)
                         }
                     };
                     let prompt = rendered.map_err(|e| {
@@ -388,6 +392,8 @@ impl Run {
                 sft,
                 environment: None,
             };
+            // Its prompts list no tools (the same rows otherwise).
+            let (train, sets) = self.data_listing(&[])?;
             self.train_arm(&arm, &train, &sets, device, resume, &mut results)?;
         }
         results.wall_s = started.elapsed().as_secs_f64();
@@ -590,4 +596,36 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .write_all(bytes)
         .map_err(|e| RecipeError::io(file.temp_path(), e))?;
     Ok(file.commit()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The arm without the environment is not told of tools: its prompts are the same rows
+    /// rendered with no `tools`.
+    #[test]
+    fn the_no_environment_arm_s_prompts_list_no_tools() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("tokenizer_config.json"),
+            serde_json::json!({
+                "chat_template": "{% if tools %}[{{ tools | length }} tools]{% endif %}\
+                                  {{ messages[0].content }}"
+            })
+            .to_string(),
+        )
+        .unwrap();
+        let rows = dir.path().join("rows.jsonl");
+        std::fs::write(&rows, "{\"prompt\": \"2+2?\"}\n").unwrap();
+        let text = format!(
+            "name = \"t\"\n[[verifiers]]\nkind = \"arithmetic\"\n[model]\ndir = {:?}\n\
+             chat_template = true\n[task]\nkind = \"jsonl\"\ntrain_file = {rows:?}\n\
+             [environment]\nkind = \"tool_calling\"\ntools = [\"calculator\", \"python\"]\n",
+            dir.path()
+        );
+        let run = Run::from_str(&text, "run.toml").unwrap();
+        assert_eq!(run.data().unwrap().0[0].prompt(), "[2 tools]2+2?");
+        assert_eq!(run.data_listing(&[]).unwrap().0[0].prompt(), "2+2?");
+    }
 }
