@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::chart::run_charts;
 use crate::config::{RunConfig, parse, without_environment};
 use crate::error::{RecipeError, Result};
-use crate::task::EvalSet;
+use crate::task::{EvalSet, row_at};
 
 /// The arms a run can have, in the order tables show them.
 pub(crate) const ARMS: [&str; 5] = [
@@ -156,18 +156,26 @@ impl Run {
     /// model's chat template, and text prompts too when `[model] chat_template = true`; the
     /// template's `tools` are `[environment]`'s tools, as transformers lists a `GRPOTrainer`'s.
     pub fn data(&self) -> Result<(Vec<Row>, Vec<EvalSet>)> {
-        let tools = self
-            .environment
-            .as_ref()
-            .map(|e| e.tools())
-            .unwrap_or_default();
-        self.data_listing(&tools)
+        let rows = self.config.task.rows(self.config.seed)?;
+        self.rendered(rows, &self.environment_tools())
     }
 
-    /// [`Run::data`] with the template's `tools` set to `tools` (none for an arm without the
-    /// environment, which must not be told of tools it cannot call).
-    fn data_listing(&self, tools: &[serde_json::Value]) -> Result<(Vec<Row>, Vec<EvalSet>)> {
-        let (train, sets) = self.config.task.rows(self.config.seed)?;
+    /// `[environment]`'s tools as a chat template lists them (none without one).
+    fn environment_tools(&self) -> Vec<serde_json::Value> {
+        self.environment
+            .as_ref()
+            .map(|e| e.tools())
+            .unwrap_or_default()
+    }
+
+    /// The task's rows as [`Run::data`] gives them, with the template's `tools` set to `tools`
+    /// (none for an arm without the environment, which must not be told of tools it cannot
+    /// call).
+    fn rendered(
+        &self,
+        (train, sets): (Vec<Row>, Vec<EvalSet>),
+        tools: &[serde_json::Value],
+    ) -> Result<(Vec<Row>, Vec<EvalSet>)> {
         let model = &self.config.model;
         let conversation = |rows: &[Row]| rows.iter().position(|r| r.conversation().is_some());
         // The first conversational row, named for the error if there is no template.
@@ -183,7 +191,7 @@ impl Run {
         }
         let missing = |why: String| match (&first_conversation, model.chat_template) {
             (Some((origin, row)), false) => RecipeError::config(
-                format!("{origin}: row {}", row + 1),
+                row_at(origin, *row),
                 format!(
                     "the prompt is a conversation, which needs the model's chat template: {why}"
                 ),
@@ -215,9 +223,8 @@ impl Run {
                             template.render_with_tools(&messages, tools, true)
                         }
                     };
-                    let prompt = rendered.map_err(|e| {
-                        RecipeError::config(format!("{origin}: row {}", index + 1), e)
-                    })?;
+                    let prompt =
+                        rendered.map_err(|e| RecipeError::config(row_at(&origin, index), e))?;
                     Ok(row.with("prompt", prompt))
                 })
                 .collect()
@@ -320,7 +327,11 @@ impl Run {
         let started = Instant::now();
         std::fs::create_dir_all(out).map_err(|e| RecipeError::io(out, e))?;
         write_atomic(&out.join("run.toml"), self.text.as_bytes())?;
-        let (train, sets) = self.data()?;
+        let rows = self.config.task.rows(self.config.seed)?;
+        // The no-environment arm renders the same rows again, listing no tools.
+        let unrendered = (self.config.no_environment_control && self.environment.is_some())
+            .then(|| rows.clone());
+        let (train, sets) = self.rendered(rows, &self.environment_tools())?;
         let mut results = Results {
             arms: BTreeMap::new(),
             tool_calls: BTreeMap::new(),
@@ -376,9 +387,7 @@ impl Run {
         }
 
         // The same recipe without the environment.
-        if self.config.no_environment_control
-            && let Some(environment) = &self.environment
-        {
+        if let (Some(rows), Some(environment)) = (unrendered, &self.environment) {
             let sft = self
                 .config
                 .sft
@@ -392,8 +401,7 @@ impl Run {
                 sft,
                 environment: None,
             };
-            // Its prompts list no tools (the same rows otherwise).
-            let (train, sets) = self.data_listing(&[])?;
+            let (train, sets) = self.rendered(rows, &[])?;
             self.train_arm(&arm, &train, &sets, device, resume, &mut results)?;
         }
         results.wall_s = started.elapsed().as_secs_f64();
@@ -626,6 +634,7 @@ mod tests {
         );
         let run = Run::from_str(&text, "run.toml").unwrap();
         assert_eq!(run.data().unwrap().0[0].prompt(), "[2 tools]2+2?");
-        assert_eq!(run.data_listing(&[]).unwrap().0[0].prompt(), "2+2?");
+        let rows = run.config.task.rows(run.config.seed).unwrap();
+        assert_eq!(run.rendered(rows, &[]).unwrap().0[0].prompt(), "2+2?");
     }
 }

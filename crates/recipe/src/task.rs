@@ -94,7 +94,7 @@ fn wrap(rows: Vec<Row>, prefix: &str, suffix: &str, origin: &str) -> Result<Vec<
         .map(|(index, r)| {
             if r.conversation().is_some() {
                 return Err(RecipeError::config(
-                    format!("{origin}: row {}", index + 1),
+                    row_at(origin, index),
                     "the prompt is a conversation, which `prompt_prefix`/`prompt_suffix` cannot \
                      wrap: put the instruction in its messages",
                 ));
@@ -103,6 +103,12 @@ fn wrap(rows: Vec<Row>, prefix: &str, suffix: &str, origin: &str) -> Result<Vec<
             Ok(r.with("prompt", prompt))
         })
         .collect()
+}
+
+/// An error's location for the row at `index` (from 0) of `origin`: `FILE: row 3` (counted
+/// from 1, blank lines not counted).
+pub(crate) fn row_at(origin: &str, index: usize) -> String {
+    format!("{origin}: row {}", index + 1)
 }
 
 /// Where a split's rows come from (`split` `None`: the training rows), as errors about a row

@@ -62,8 +62,8 @@ pub(crate) fn text_prompt(row: &Row) -> Result<&str> {
         None => Ok(row.prompt()),
         Some(messages) => Err(TrainerError::UnrenderedConversation {
             messages: messages.len(),
-            begins: serde_json::Value::Array(messages.to_vec())
-                .to_string()
+            begins: serde_json::to_string(messages)
+                .unwrap_or_default()
                 .chars()
                 .take(60)
                 .collect(),

@@ -46,7 +46,10 @@ pub(crate) fn tojson(value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
     let mut serializer = Serializer::with_formatter(&mut out, formatter);
     let written = if sort_keys.unwrap_or(false) {
         // Rust's `str` order is by code point, as Python's.
-        serde_json::to_value(value).and_then(|v| sorted(v).serialize(&mut serializer))
+        serde_json::to_value(value).and_then(|mut v| {
+            v.sort_all_objects();
+            v.serialize(&mut serializer)
+        })
     } else {
         value.serialize(&mut serializer)
     };
@@ -55,20 +58,6 @@ pub(crate) fn tojson(value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
     })?;
     let text = String::from_utf8(out).expect("serde_json writes UTF-8");
     Ok(Value::from_safe_string(text))
-}
-
-/// `value` with every object's keys in sorted order (maps keep insertion order, as Python's
-/// dicts do).
-fn sorted(value: serde_json::Value) -> serde_json::Value {
-    match value {
-        serde_json::Value::Object(map) => {
-            let mut entries: Vec<_> = map.into_iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            entries.into_iter().map(|(k, v)| (k, sorted(v))).collect()
-        }
-        serde_json::Value::Array(items) => items.into_iter().map(sorted).collect(),
-        other => other,
-    }
 }
 
 /// Writes JSON as Python's `json` module does: its separators, its indentation (a newline and
