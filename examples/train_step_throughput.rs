@@ -3,7 +3,7 @@
 //! completion length and the model width.
 //!
 //! ```text
-//! cargo run --release --features ndarray,wgpu --example train_step_throughput [flex|ndarray]… [--scaling] [--shards=N] [--lora=R [--base-dtype=bf16]] [--gradient-checkpointing] [--shape=qwen2.5-0.5b]
+//! cargo run --release --features ndarray,wgpu --example train_step_throughput [flex|ndarray]… [--scaling] [--shards=N] [--lora=R [--base-dtype=bf16]] [--gradient-checkpointing] [--shape=qwen2.5-0.5b] [--devices=A,B]
 //! ```
 //!
 //! `--shape=qwen2.5-0.5b` runs instead a Qwen2.5-0.5B-shaped random model (24 layers, d 896,
@@ -18,6 +18,10 @@
 //! a full fine-tune's arithmetic, so it reads as "full-fine-tune-equivalent". With it,
 //! `--base-dtype=bf16` (or `f16`) holds the frozen base in half precision
 //! (`CausalLm::with_base_dtype`).
+//!
+//! `--devices=A,B` spreads each step over those devices (`GrpoConfig::devices`: `flex`,
+//! `ndarray`, or a `grpo worker`'s `ws://HOST:PORT`), the weights and optimizer staying on the
+//! backend named first, and prints what crosses between them per step.
 //!
 //! `--shards=N` sets `GrpoConfig::update_shards` and `sampling_shards` (default 0: two per
 //! core for the update, one per core for sampling; 1 runs the step on one thread apart from
@@ -171,7 +175,12 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-fn measure(device: &Device, work: Workload, rows: &[grpo::data::Row]) -> anyhow::Result<Figures> {
+fn measure(
+    device: &Device,
+    work: Workload,
+    rows: &[grpo::data::Row],
+    spread: &[String],
+) -> anyhow::Result<Figures> {
     let prompts = work.prompts;
     let config = work.lm_config();
     device.seed(0);
@@ -207,7 +216,8 @@ fn measure(device: &Device, work: Workload, rows: &[grpo::data::Row]) -> anyhow:
         Dataset::from_rows(rows.to_vec()),
         grpo,
         None,
-    )?;
+    )?
+    .with_devices(spread.to_vec());
     let metrics = trainer.train()?;
     // `steps: 0` measures the first step itself (the 0.5 B shape: one step is minutes).
     let after_warmup = if work.steps == 0 {
@@ -283,7 +293,24 @@ fn main() -> anyhow::Result<()> {
         gradient_checkpointing: args.iter().any(|a| a == "--gradient-checkpointing"),
         ..shape
     };
+    let spread: Vec<String> = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--devices="))
+        .map(|list| list.split(',').map(str::to_string).collect())
+        .unwrap_or_default();
     let config = work.lm_config();
+    if !spread.is_empty() {
+        // What crosses between this process and the other devices each step, by the code's
+        // own schedule (f32): the weights once for sampling and once per update pass, the
+        // reference once per run, and the gradients of the trainable parameters once per pass.
+        let parameters = config.parameter_count() as f64 * 4.0 / 1e6;
+        println!(
+            "data parallel over {}: per other device and step, {parameters:.1} MB of weights out \
+             for sampling + {parameters:.1} MB per update pass (μ = 1), {parameters:.1} MB of \
+             gradients back per pass (full fine-tune); the reference {parameters:.1} MB once",
+            spread.join(", ")
+        );
+    }
     println!(
         "model: {} parameters{}; {threads} threads; {} steps after a warm-up",
         config.parameter_count(),
@@ -298,7 +325,7 @@ fn main() -> anyhow::Result<()> {
             print_scaling(name, device, work, &rows)?;
             continue;
         }
-        let f = measure(device, work, &rows)?;
+        let f = measure(device, work, &rows, &spread)?;
         println!(
             "{name:>8}: step {:.2} s = sample {:.2} + score {:.4} + update {:.2}; sampling {:.0} tok/s; update ≈ {:.1} GFLOP/s",
             f.step, f.sample, f.score, f.update, f.sample_tokens_per_s, f.update_gflops
@@ -359,7 +386,7 @@ fn print_scaling(
     println!("\n{name}: | workload | step s | sample s | update s | update GFLOP/s |");
     println!("{name}: |---|---|---|---|---|");
     for (label, work) in cases {
-        let f = measure(device, work, rows)?;
+        let f = measure(device, work, rows, &[])?;
         println!(
             "{name}: | {label} | {:.2} | {:.2} | {:.2} | {:.1} |",
             f.step, f.sample, f.update, f.update_gflops

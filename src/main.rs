@@ -6,6 +6,7 @@ mod merge;
 mod sample;
 mod score;
 mod train;
+mod worker;
 
 use clap::{Parser, Subcommand};
 
@@ -34,6 +35,8 @@ enum Command {
     Merge(merge::MergeArgs),
     /// Plot metrics of a `metrics.jsonl` over steps as a PNG.
     Plot(chart::PlotArgs),
+    /// Serve this machine's device to a run elsewhere, which lists it as `ws://HOST:PORT`.
+    Worker(worker::WorkerArgs),
     /// Datasets: make procedural task rows, deduplicate JSONL.
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -49,6 +52,7 @@ fn main() -> std::process::ExitCode {
         Command::Eval(args) => train::eval(&args),
         Command::Plot(args) => chart::run(&args),
         Command::Merge(args) => merge::run(&args),
+        Command::Worker(args) => worker::run(&args),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

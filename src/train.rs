@@ -20,6 +20,11 @@ pub struct TrainArgs {
     resume: bool,
     #[arg(long, value_enum, default_value_t)]
     device: Backend,
+    /// Data parallel: spread each step over these devices (`flex`, `ndarray`, `wgpu`, or a
+    /// `grpo worker`'s `ws://HOST:PORT`), comma-separated; overrides `devices` in the file.
+    /// The weights and the optimizer stay on `--device`.
+    #[arg(long, value_delimiter = ',')]
+    devices: Vec<String>,
     /// Run the recipe this many times (seeds + 0, + 1, …, each in `seed-K/`) and report every
     /// arm and split as a mean with its 95% interval.
     #[arg(long, default_value_t = 1)]
@@ -27,7 +32,10 @@ pub struct TrainArgs {
 }
 
 pub fn train(args: &TrainArgs) -> Result<()> {
-    let run = Run::from_file(&args.config)?;
+    let mut run = Run::from_file(&args.config)?;
+    if !args.devices.is_empty() {
+        run.set_devices(args.devices.clone());
+    }
     let out = args
         .out
         .clone()

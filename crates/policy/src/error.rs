@@ -37,6 +37,9 @@ pub enum PolicyError {
     Checkpoint { path: PathBuf, message: String },
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+    /// A device name that names none, or a worker that cannot be reached or served.
+    #[error("device `{name}`: {message}")]
+    Device { name: String, message: String },
     /// A chat template that does not compile, or that refused a conversation.
     #[error("chat template: {0}")]
     ChatTemplate(String),

@@ -10,6 +10,7 @@ mod base_precision;
 mod cache;
 mod checkpoint;
 mod config;
+mod device;
 mod error;
 mod language_model;
 mod logprobs;
@@ -20,6 +21,7 @@ mod tokenizer;
 
 pub use cache::{KvCache, row_index};
 pub use config::{LmConfig, ModelType, RopeParameters, TokenIds};
+pub use device::{device_by_name, serve_device};
 pub use error::{PolicyError, Result};
 pub use language_model::{LanguageModel, ModelCache};
 pub use logprobs::{CompletionLogits, GroupedCompletions, entropy, logsumexp, token_logprobs};

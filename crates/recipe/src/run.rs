@@ -151,6 +151,15 @@ impl Run {
         })
     }
 
+    /// Spreads both trainers' steps over `devices` (by name, as `[grpo] devices`), whatever
+    /// the file says: `grpo train --devices`.
+    pub fn set_devices(&mut self, devices: Vec<String>) {
+        if let Some(sft) = &mut self.config.sft {
+            sft.devices = devices.clone();
+        }
+        self.config.grpo.devices = devices;
+    }
+
     /// The training rows and the evaluation sets, by split name, with every prompt as text:
     /// conversational rows (`prompt` a list of messages, TRL's format) rendered with the
     /// model's chat template, and text prompts too when `[model] chat_template = true`; the
@@ -471,6 +480,9 @@ impl Run {
                 Dataset::from_rows(train.to_vec()),
                 device,
             )?
+            // The run file's devices, not the checkpoint's: where a run goes on is placement,
+            // not its math (a run whose worker died goes on with fewer).
+            .with_devices(self.config.grpo.devices.clone())
         } else {
             GrpoTrainer::new(
                 self.trainable(&warm, &grpo, device)?,

@@ -29,4 +29,8 @@ pub enum SamplerError {
     TokenOutOfVocabulary { id: u32, vocab: usize },
     #[error("{got} episodes for {expected} completions: one episode per completion")]
     EpisodeCount { expected: usize, got: usize },
+    /// A shard stopped with a panic: on a worker's device, most often because the worker died
+    /// and its connection closed.
+    #[error("decoding on replica {replica} failed: {message}")]
+    ShardFailed { replica: usize, message: String },
 }

@@ -127,7 +127,13 @@ impl Sampler {
         prompts: &[String],
         config: &SamplingConfig,
     ) -> Result<Rollouts, SamplerError> {
-        self.sample_with(model, tokenizer, prompts, None, config)
+        self.sample_on(
+            std::slice::from_ref(model),
+            tokenizer,
+            prompts,
+            None,
+            config,
+        )
     }
 
     /// K episodes per prompt: `episodes` holds one per completion, in output order (prompt 0's
@@ -149,20 +155,8 @@ impl Sampler {
         max_turns: usize,
         config: &SamplingConfig,
     ) -> Result<Rollouts, SamplerError> {
-        if episodes.len() != prompts.len() * config.num_generations {
-            return Err(SamplerError::EpisodeCount {
-                expected: prompts.len() * config.num_generations,
-                got: episodes.len(),
-            });
-        }
-        if max_turns == 0 {
-            return Err(SamplerError::InvalidConfig {
-                field: "max_turns".into(),
-                message: "must be at least 1".into(),
-            });
-        }
-        self.sample_with(
-            model,
+        self.sample_on(
+            std::slice::from_ref(model),
             tokenizer,
             prompts,
             Some((episodes, max_turns)),
@@ -170,15 +164,41 @@ impl Sampler {
         )
     }
 
-    fn sample_with<M: LanguageModel>(
+    /// [`sample`](Self::sample) (or, with `episodes` and `max_turns`,
+    /// [`sample_episodes`](Self::sample_episodes)) spread over `replicas`: copies of one model
+    /// on several devices, as data-parallel rollouts use them. The prompts are cut into at
+    /// least one shard per replica and shard `i` decodes on `replicas[i % replicas.len()]`;
+    /// every completion draws from its own stream, so on replicas of one backend the
+    /// completions are those of a single replica.
+    pub fn sample_on<M: LanguageModel>(
         &self,
-        model: &M,
+        replicas: &[M],
         tokenizer: &dyn Tokenizer,
         prompts: &[String],
         episodes: Option<(&mut [Box<dyn Episode>], usize)>,
         config: &SamplingConfig,
     ) -> Result<Rollouts, SamplerError> {
         config.validate()?;
+        let Some(model) = replicas.first() else {
+            return Err(SamplerError::InvalidConfig {
+                field: "replicas".into(),
+                message: "at least one model is needed".into(),
+            });
+        };
+        if let Some((episodes, max_turns)) = &episodes {
+            if episodes.len() != prompts.len() * config.num_generations {
+                return Err(SamplerError::EpisodeCount {
+                    expected: prompts.len() * config.num_generations,
+                    got: episodes.len(),
+                });
+            }
+            if *max_turns == 0 {
+                return Err(SamplerError::InvalidConfig {
+                    field: "max_turns".into(),
+                    message: "must be at least 1".into(),
+                });
+            }
+        }
         let prompt_ids: Vec<Vec<u32>> = prompts.iter().map(|p| tokenizer.encode(p)).collect();
         if let Some(empty) = prompt_ids.iter().position(Vec::is_empty) {
             return Err(SamplerError::EmptyPrompt { index: empty });
@@ -195,6 +215,7 @@ impl Sampler {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         }
+        .max(replicas.len())
         .min(prompt_ids.len())
         .max(1);
         // Contiguous runs of prompts, as even as the count allows.
@@ -220,22 +241,30 @@ impl Sampler {
         };
         let completions = if shards == 1 {
             let episodes = shard_episodes.pop().flatten();
-            self.sample_shard(
-                model,
-                tokenizer,
-                &prompt_ids,
-                0,
-                episodes,
-                max_turns,
-                config,
-            )
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.sample_shard(
+                    model,
+                    tokenizer,
+                    &prompt_ids,
+                    0,
+                    episodes,
+                    max_turns,
+                    config,
+                )
+            }))
+            .map_err(|payload| SamplerError::ShardFailed {
+                replica: 0,
+                message: grpo_base::panic_message(payload.as_ref()),
+            })?
         } else {
             std::thread::scope(|scope| {
                 let handles: Vec<_> = bounds
                     .iter()
                     .zip(shard_episodes)
-                    .map(|(&(start, end), episodes)| {
+                    .enumerate()
+                    .map(|(i, (&(start, end), episodes))| {
                         let prompt_ids = &prompt_ids[start..end];
+                        let model = &replicas[i % replicas.len()];
                         scope.spawn(move || {
                             self.sample_shard(
                                 model, tokenizer, prompt_ids, start, episodes, max_turns, config,
@@ -243,11 +272,16 @@ impl Sampler {
                         })
                     })
                     .collect();
-                handles
-                    .into_iter()
-                    .flat_map(|h| h.join().expect("a sampler shard panicked"))
-                    .collect()
-            })
+                let mut completions = Vec::new();
+                for (i, handle) in handles.into_iter().enumerate() {
+                    let shard = handle.join().map_err(|payload| SamplerError::ShardFailed {
+                        replica: i % replicas.len(),
+                        message: grpo_base::panic_message(payload.as_ref()),
+                    })?;
+                    completions.extend(shard);
+                }
+                Ok::<_, SamplerError>(completions)
+            })?
         };
         Ok(Rollouts {
             prompt_ids,

@@ -193,6 +193,14 @@ pub struct GrpoConfig {
     /// backward instead of keeping them (burn's balanced checkpointing strategy): less peak
     /// memory for some extra arithmetic; the gradients are the same numbers.
     pub gradient_checkpointing: bool,
+    /// Data parallel: the devices each step is spread over, by name — `flex`, `ndarray`,
+    /// `wgpu`, or a worker `ws://HOST:PORT` (`grpo worker`). The rollout's prompts and the
+    /// update's shards (whole groups) are dealt out to them in turn (part `i` on device
+    /// `i % n`), their gradients summed on the model's device, which takes the one optimizer
+    /// step. Empty (the default): the model's device alone. The loss is the same sum over the
+    /// same shards, so a run matches its one-device twin up to float rounding (bitwise on one
+    /// backend).
+    pub devices: Vec<String>,
 }
 
 impl Default for GrpoConfig {
@@ -247,6 +255,7 @@ impl Default for GrpoConfig {
             update_shards: 0,
             sampling_shards: 0,
             gradient_checkpointing: false,
+            devices: Vec::new(),
         }
     }
 }

@@ -8,11 +8,12 @@ use grpo_sampler::{Rollouts, Sampler, SamplingConfig};
 
 use crate::error::{Result, TrainerError};
 
-/// K completions of each row's prompt: plain sampling, or with `environment` (and its
-/// `max_turns`) one episode per completion.
+/// K completions of each row's prompt, spread over `replicas` (one model's copies on the
+/// run's devices): plain sampling, or with `environment` (and its `max_turns`) one episode per
+/// completion.
 pub(crate) fn sample_rows<M: LanguageModel>(
     sampler: &Sampler,
-    model: &M,
+    replicas: &[M],
     tokenizer: &dyn Tokenizer,
     rows: &[Row],
     environment: Option<(&dyn Environment, usize)>,
@@ -23,7 +24,7 @@ pub(crate) fn sample_rows<M: LanguageModel>(
         .map(|r| text_prompt(r).map(str::to_owned))
         .collect::<Result<Vec<String>>>()?;
     let Some((environment, max_turns)) = environment else {
-        return Ok(sampler.sample(model, tokenizer, &prompts, config)?);
+        return Ok(sampler.sample_on(replicas, tokenizer, &prompts, None, config)?);
     };
     let mut config = config.clone();
     for stop in environment.turn_stops() {
@@ -45,12 +46,11 @@ pub(crate) fn sample_rows<M: LanguageModel>(
             );
         }
     }
-    Ok(sampler.sample_episodes(
-        model,
+    Ok(sampler.sample_on(
+        replicas,
         tokenizer,
         &prompts,
-        &mut episodes,
-        max_turns,
+        Some((&mut episodes, max_turns)),
         &config,
     )?)
 }

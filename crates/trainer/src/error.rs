@@ -28,6 +28,10 @@ pub enum TrainerError {
     /// back from the device.
     #[error("cannot read the {what} back from the device: {message}")]
     ReadBack { what: &'static str, message: String },
+    /// Work on one of the run's devices failed: on a worker, most often because it died or its
+    /// connection closed. The run resumes from its last checkpoint, on the same or fewer devices.
+    #[error("device `{device}`: {message}")]
+    Device { device: String, message: String },
     #[error(transparent)]
     Policy(#[from] grpo_policy::PolicyError),
     #[error(transparent)]

@@ -194,7 +194,7 @@ fn score<M: LanguageModel>(
 ) -> Result<Vec<(bool, Option<f32>, usize)>> {
     let rollouts = sample_rows(
         &Sampler::default(),
-        model,
+        std::slice::from_ref(model),
         tokenizer,
         rows,
         environment,

@@ -16,6 +16,7 @@ use crate::error::{Result, TrainerError};
 use crate::metrics::{JsonlLog, Metrics};
 use crate::optim::{OptimSettings, Optimizer, StepReport, number_parameters};
 use crate::progress::Progress;
+use crate::shards::{Placement, training_device};
 
 /// The settings of a kind of run, as the shared core needs them.
 pub(crate) trait RunSettings: Clone + Serialize + DeserializeOwned {
@@ -27,17 +28,9 @@ pub(crate) trait RunSettings: Clone + Serialize + DeserializeOwned {
     fn save_steps(&self) -> Option<usize>;
     fn save_total_limit(&self) -> Option<usize>;
     fn gradient_checkpointing(&self) -> bool;
-}
-
-/// The autodiff counterpart of `device` a run trains on: with `checkpointing`, burn's balanced
-/// gradient checkpointing (memory-bound activations recomputed in the backward).
-fn training_device(device: &Device, checkpointing: bool) -> Device {
-    let device = device.clone().inner().autodiff();
-    if checkpointing {
-        device.gradient_checkpointing()
-    } else {
-        device
-    }
+    /// The devices each step is spread over, by name (none: the model's own).
+    fn devices(&self) -> &[String];
+    fn set_devices(&mut self, devices: Vec<String>);
 }
 
 pub(crate) struct RunCore<M, C> {
@@ -51,6 +44,8 @@ pub(crate) struct RunCore<M, C> {
     pub metrics_log: Option<JsonlLog>,
     /// The autodiff device the model lives on.
     pub device: Device,
+    /// The devices each step's shards run on (data parallel).
+    pub placement: Placement,
 }
 
 impl<M: LanguageModel, C: RunSettings> RunCore<M, C> {
@@ -116,6 +111,7 @@ impl<M: LanguageModel, C: RunSettings> RunCore<M, C> {
             None => None,
         };
         let device = model.device();
+        let placement = Placement::new(config.devices().to_vec());
         Ok(RunCore {
             config,
             model,
@@ -125,7 +121,15 @@ impl<M: LanguageModel, C: RunSettings> RunCore<M, C> {
             run_dir,
             metrics_log,
             device,
+            placement,
         })
+    }
+
+    /// Spreads the steps from now on over `devices` (by name), connected at the next step;
+    /// checkpoints record them.
+    pub fn set_devices(&mut self, devices: Vec<String>) {
+        self.placement = Placement::new(devices.clone());
+        self.config.set_devices(devices);
     }
 
     /// One optimiser step of the model with `grads` at `lr`.

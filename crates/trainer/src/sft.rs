@@ -20,7 +20,7 @@ use crate::metrics::Metrics;
 use crate::optim::OptimSettings;
 use crate::packing::pack;
 use crate::run::{RunCore, RunSettings, run_steps};
-use crate::shards::{in_parallel, shard_model, update_shards};
+use crate::shards::{in_parallel, replica, shard_model, shards_on, sum_at_home, update_shards};
 
 /// Settings of a supervised run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,6 +57,9 @@ pub struct SftConfig {
     pub shards: usize,
     /// As [`GrpoConfig::gradient_checkpointing`](crate::GrpoConfig::gradient_checkpointing).
     pub gradient_checkpointing: bool,
+    /// As [`GrpoConfig::devices`](crate::GrpoConfig::devices): the batch's shards dealt out to
+    /// these devices, their gradients summed on the model's.
+    pub devices: Vec<String>,
 }
 
 impl Default for SftConfig {
@@ -79,6 +82,7 @@ impl Default for SftConfig {
             save_total_limit: Some(3),
             shards: 0,
             gradient_checkpointing: false,
+            devices: Vec::new(),
         }
     }
 }
@@ -260,6 +264,13 @@ impl<M: LanguageModel> SftTrainer<M> {
         self
     }
 
+    /// Spreads each step over `devices` from now on, as
+    /// [`GrpoTrainer::with_devices`](crate::GrpoTrainer::with_devices).
+    pub fn with_devices(mut self, devices: Vec<String>) -> Self {
+        self.core.set_devices(devices);
+        self
+    }
+
     /// The model after training, without autodiff: what sampling, evaluation and a following
     /// GRPO run take.
     pub fn into_model(self) -> M {
@@ -308,7 +319,11 @@ impl<M: LanguageModel> SftTrainer<M> {
             .sum();
         // Contiguous runs of rows, one thread each; every shard divides by the batch's token
         // count, so the shards' losses (and gradients) sum to the batch's.
-        let count = update_shards(self.core.config.shards).clamp(1, packed_rows.len().max(1));
+        let main = self.core.device.clone();
+        let devices = self.core.placement.devices(&main)?.to_vec();
+        let count = update_shards(self.core.config.shards)
+            .max(devices.len())
+            .clamp(1, packed_rows.len().max(1));
         let ranges: Vec<(usize, usize)> = (0..count)
             .map(|i| {
                 let at = |i: usize| i * packed_rows.len() / count;
@@ -316,34 +331,58 @@ impl<M: LanguageModel> SftTrainer<M> {
             })
             .collect();
         let pad = self.tokenizer.pad_id();
-        let shards = in_parallel(&ranges, |_, &(s, e)| {
-            let model = shard_model(&self.core.model, &self.core.device, ranges.len());
-            let p = pack(&packed_rows[s..e], pad, &self.core.device);
-            let logprobs = model
-                .completion_logits(p.tokens, p.prompt_len, p.padding)
-                .logprobs(1.0);
-            let loss = (logprobs * p.mask)
-                .sum()
-                .neg()
-                .div_scalar(tokens.max(1) as f32);
-            let value = loss.clone().into_scalar::<f32>();
-            let grads = value
-                .is_finite()
-                .then(|| GradientsParams::from_grads(loss.backward(), &model));
-            (value, grads)
-        });
+        // Shard i runs on device i % n, through that device's copy of the weights.
+        let n = devices.len();
+        let replicas: Vec<M> = devices
+            .iter()
+            .map(|(_, d)| {
+                replica(
+                    &self.core.model,
+                    &main,
+                    d,
+                    self.core.config.gradient_checkpointing,
+                )
+            })
+            .collect();
+        let shards = in_parallel(
+            &ranges,
+            |i| devices[i % n].0.clone(),
+            |i, &(s, e)| {
+                let home = &replicas[i % n];
+                let on = home.device();
+                let model = shard_model(home, &on, shards_on(ranges.len(), n, i));
+                let p = pack(&packed_rows[s..e], pad, &on);
+                let logprobs = model
+                    .completion_logits(p.tokens, p.prompt_len, p.padding)
+                    .logprobs(1.0);
+                let loss = (logprobs * p.mask)
+                    .sum()
+                    .neg()
+                    .div_scalar(tokens.max(1) as f32);
+                let value = loss.clone().into_scalar::<f32>();
+                let grads = value
+                    .is_finite()
+                    .then(|| GradientsParams::from_grads(loss.backward(), &model));
+                (value, grads)
+            },
+        )?;
         let value: f32 = shards.iter().map(|(v, _)| v).sum();
         let lr = self.core.optimizer.learning_rate(self.core.step);
         let mut metrics = Metrics::new();
         let mut skipped = !value.is_finite();
         let mut grad_norm = f32::NAN;
         if !skipped {
-            let mut accumulator = GradientsAccumulator::<M>::new();
+            // Each device's shards summed there, then moved home.
+            let mut accumulators: Vec<_> =
+                (0..n).map(|_| GradientsAccumulator::<M>::new()).collect();
             // A finite sum has finite terms: every shard back-propagated.
-            for grads in shards.into_iter().filter_map(|(_, grads)| grads) {
-                accumulator.accumulate(&self.core.model, grads);
+            for (i, (_, grads)) in shards.into_iter().enumerate() {
+                if let Some(grads) = grads {
+                    accumulators[i % n].accumulate(&self.core.model, grads);
+                }
             }
-            let report = self.core.optimizer_step(accumulator.grads(), lr);
+            let grads = sum_at_home(accumulators, &self.core.model, &main, &devices);
+            let report = self.core.optimizer_step(grads, lr);
             grad_norm = report.grad_norm;
             skipped = report.skipped;
         }
@@ -371,6 +410,12 @@ impl RunSettings for SftConfig {
 
     fn gradient_checkpointing(&self) -> bool {
         self.gradient_checkpointing
+    }
+    fn devices(&self) -> &[String] {
+        &self.devices
+    }
+    fn set_devices(&mut self, devices: Vec<String>) {
+        self.devices = devices;
     }
 
     fn optim(&self) -> OptimSettings {

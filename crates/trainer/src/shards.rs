@@ -1,9 +1,15 @@
-//! Splitting a step's work over threads: burn's CPU backends run most element-wise operations
-//! on one thread, so independent parts of a batch — each with its own autodiff graph — run
-//! side by side.
+//! Splitting a step's work over threads and devices: burn's CPU backends run most element-wise
+//! operations on one thread, so independent parts of a batch — each with its own autodiff
+//! graph — run side by side; with several devices (data parallel), part `i` runs on device
+//! `i % devices` and its gradients come back to the model's device.
 
 use grpo_policy::burn::module::Module;
+use grpo_policy::burn::optim::{GradientsAccumulator, GradientsParams};
 use grpo_policy::burn::tensor::Device;
+use grpo_policy::{LanguageModel, device_by_name};
+use grpo_sampler::SamplerError;
+
+use crate::error::{Result, TrainerError};
 
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -18,6 +24,119 @@ pub(crate) fn update_shards(setting: usize) -> usize {
     }
 }
 
+/// The autodiff counterpart of `device` a run trains on: with `checkpointing`, burn's balanced
+/// gradient checkpointing (memory-bound activations recomputed in the backward).
+pub(crate) fn training_device(device: &Device, checkpointing: bool) -> Device {
+    let device = device.clone().inner().autodiff();
+    if checkpointing {
+        device.gradient_checkpointing()
+    } else {
+        device
+    }
+}
+
+/// The devices a run spreads each step over, by the names its config gives (`devices`),
+/// connected on first use — so a run resumed after a worker died can be given fewer before it
+/// dials the dead one. No names: the model's own device alone.
+pub(crate) struct Placement {
+    names: Vec<String>,
+    /// `(name, device without autodiff)`, once connected.
+    connected: Option<Vec<(String, Device)>>,
+}
+
+impl Placement {
+    pub fn new(names: Vec<String>) -> Placement {
+        Placement {
+            names,
+            connected: None,
+        }
+    }
+
+    /// The devices, connecting them the first time; `main` is the model's (autodiff) device.
+    pub fn devices(&mut self, main: &Device) -> Result<&[(String, Device)]> {
+        if self.connected.is_none() {
+            let devices = if self.names.is_empty() {
+                vec![("the model's device".to_string(), main.clone().inner())]
+            } else {
+                self.names
+                    .iter()
+                    .map(|name| Ok((name.clone(), device_by_name(name)?)))
+                    .collect::<Result<Vec<_>>>()?
+            };
+            self.connected = Some(devices);
+        }
+        Ok(self.connected.as_deref().expect("connected above"))
+    }
+}
+
+/// The autodiff device shard work on `device` trains on: the run's own (`main`) when `device`
+/// is its inner device, else `device`'s counterpart.
+pub(crate) fn autodiff_on(main: &Device, device: &Device, checkpointing: bool) -> Device {
+    if device == &main.clone().inner() {
+        main.clone()
+    } else {
+        training_device(device, checkpointing)
+    }
+}
+
+/// `model` (on the run's autodiff device `main`) as shard work on `device` needs it: itself on
+/// the model's own device, else its `fork` there (the weights copied over; parameters keep
+/// their ids, so the gradients map back onto the model's).
+pub(crate) fn replica<M: Module>(
+    model: &M,
+    main: &Device,
+    device: &Device,
+    checkpointing: bool,
+) -> M {
+    if device == &main.clone().inner() {
+        model.clone()
+    } else {
+        model
+            .clone()
+            .fork(&autodiff_on(main, device, checkpointing))
+    }
+}
+
+/// A frozen (non-autodiff) model's copy on `device`.
+pub(crate) fn frozen_replica<M: LanguageModel>(model: &M, device: &Device) -> M {
+    if &model.device() == device {
+        model.clone()
+    } else {
+        model.clone().to_device(device)
+    }
+}
+
+/// The step's gradients on the model's device `main`: each device's sum (`accumulators`, one
+/// per device of `devices`) moved home — gradients, like every autodiff result, are plain
+/// tensors of the inner device — and added in device order (burn-train's multi-device
+/// pattern). With one device, its sum as it is.
+pub(crate) fn sum_at_home<M: Module>(
+    accumulators: Vec<GradientsAccumulator<M>>,
+    model: &M,
+    main: &Device,
+    devices: &[(String, Device)],
+) -> GradientsParams {
+    let home = main.clone().inner();
+    let mut total = GradientsAccumulator::<M>::new();
+    for (mut accumulator, (_, device)) in accumulators.into_iter().zip(devices) {
+        let grads = accumulator.grads();
+        total.accumulate(
+            model,
+            if device == &home {
+                grads
+            } else {
+                grads.to_device(&home, model)
+            },
+        );
+    }
+    total.grads()
+}
+
+/// How many of `shards` (dealt out in turn to `devices`) run on shard `i`'s device.
+pub(crate) fn shards_on(shards: usize, devices: usize, i: usize) -> usize {
+    (i % devices..shards).step_by(devices).count()
+}
+
 /// The policy a shard back-propagates through: with other shards beside it, its own `fork`
 /// (a separate autodiff graph, so the shards do not contend for one; parameters keep their
 /// ids, so their gradients accumulate onto the policy's), alone the policy itself.
@@ -30,13 +149,21 @@ pub(crate) fn shard_model<M: Module>(model: &M, device: &Device, shards: usize) 
 }
 
 /// `job(index, item)` over `items`, one thread each (inline when there is one), results in item
-/// order.
+/// order. A job that panics (a worker whose connection closed mid-step) is an error naming
+/// `device_of(index)`.
 pub(crate) fn in_parallel<I: Sync, T: Send>(
     items: &[I],
+    device_of: impl Fn(usize) -> String,
     job: impl Fn(usize, &I) -> T + Sync,
-) -> Vec<T> {
+) -> Result<Vec<T>> {
+    let failed = |i: usize, payload: Box<dyn std::any::Any + Send>| TrainerError::Device {
+        device: device_of(i),
+        message: grpo_base::panic_message(payload.as_ref()),
+    };
     if items.len() == 1 {
-        return vec![job(0, &items[0])];
+        return std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(0, &items[0])))
+            .map(|t| vec![t])
+            .map_err(|payload| failed(0, payload));
     }
     std::thread::scope(|scope| {
         let job = &job;
@@ -47,7 +174,22 @@ pub(crate) fn in_parallel<I: Sync, T: Send>(
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().expect("a training shard panicked"))
+            .enumerate()
+            .map(|(i, h)| h.join().map_err(|payload| failed(i, payload)))
             .collect()
     })
+}
+
+/// A sampler's failed shard as the error naming its device (`devices` as the sampler was given
+/// their replicas); any other error as it is.
+pub(crate) fn on_device(error: TrainerError, devices: &[(String, Device)]) -> TrainerError {
+    match error {
+        TrainerError::Sampler(SamplerError::ShardFailed { replica, message }) => {
+            TrainerError::Device {
+                device: devices[replica].0.clone(),
+                message,
+            }
+        }
+        other => other,
+    }
 }

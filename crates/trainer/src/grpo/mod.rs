@@ -66,6 +66,8 @@ pub struct Batch {
 pub struct GrpoTrainer<M: LanguageModel = CausalLm> {
     core: RunCore<M, GrpoConfig>,
     reference: Option<Reference<M>>,
+    /// The reference's copy on each of the run's devices, made at the first update.
+    reference_replicas: Vec<M>,
     tokenizer: Arc<dyn Tokenizer>,
     verifiers: VerifierSet,
     data: Dataset,
@@ -149,6 +151,7 @@ impl<M: LanguageModel> GrpoTrainer<M> {
         Ok(GrpoTrainer {
             core,
             reference,
+            reference_replicas: Vec::new(),
             tokenizer,
             verifiers,
             data,
@@ -171,6 +174,15 @@ impl<M: LanguageModel> GrpoTrainer<M> {
     /// Evaluation runs episodes too. A resumed run needs it given again.
     pub fn with_environment(mut self, environment: Arc<dyn Environment>) -> Self {
         self.environment = Some(environment);
+        self
+    }
+
+    /// Spreads each step over `devices` from now on (by name, as [`GrpoConfig::devices`])
+    /// instead of the ones the config named: how a run resumed after a worker died goes on
+    /// on fewer devices. They are connected at the next step; checkpoints record them.
+    pub fn with_devices(mut self, devices: Vec<String>) -> Self {
+        self.core.set_devices(devices);
+        self.reference_replicas.clear();
         self
     }
 
@@ -340,6 +352,12 @@ impl RunSettings for GrpoConfig {
 
     fn gradient_checkpointing(&self) -> bool {
         self.gradient_checkpointing
+    }
+    fn devices(&self) -> &[String] {
+        &self.devices
+    }
+    fn set_devices(&mut self, devices: Vec<String>) {
+        self.devices = devices;
     }
 
     fn optim(&self) -> OptimSettings {

@@ -16,6 +16,7 @@ use crate::advantages::{advantages, groups_with_signal, overlong_penalty};
 use crate::episodes::{sample_rows, total_reward};
 use crate::error::Result;
 use crate::metrics::Metrics;
+use crate::shards::{frozen_replica, on_device};
 
 impl<M: LanguageModel> GrpoTrainer<M> {
     /// Samples, scores and computes advantages for one step's prompts (with dynamic sampling,
@@ -23,7 +24,13 @@ impl<M: LanguageModel> GrpoTrainer<M> {
     pub fn rollout(&mut self) -> Result<(Batch, Metrics, Vec<serde_json::Value>)> {
         let config = self.core.config.clone();
         let (b, k) = (config.prompts_per_step, config.num_generations);
+        // The weights out to each device, once per step; the sampler deals the prompts out.
         let policy = self.core.model.valid();
+        let devices = self.core.placement.devices(&self.core.device)?.to_vec();
+        let replicas: Vec<M> = devices
+            .iter()
+            .map(|(_, d)| frozen_replica(&policy, d))
+            .collect();
         let mut metrics = Metrics::new();
         let (mut sample_s, mut score_s, mut sampled_tokens) = (0.0, 0.0, 0usize);
         let mut passes = 0usize;
@@ -46,12 +53,13 @@ impl<M: LanguageModel> GrpoTrainer<M> {
             };
             let rollouts = sample_rows(
                 &sampler,
-                &policy,
+                &replicas,
                 self.tokenizer.as_ref(),
                 &rows,
                 self.environment(),
                 &config.sampling(seed),
-            )?;
+            )
+            .map_err(|e| on_device(e, &devices))?;
             sample_s += t.elapsed().as_secs_f64();
             let t = Instant::now();
             let samples: Vec<Sample> = rollouts

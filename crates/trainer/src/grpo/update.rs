@@ -11,7 +11,10 @@ use crate::error::{Result, TrainerError};
 use crate::loss::{LossInputs, grpo_loss, row_weights, stat};
 use crate::metrics::Metrics;
 use crate::packing::{PackedGroups, column, pack_groups};
-use crate::shards::{in_parallel, shard_model, update_shards};
+use crate::shards::{
+    autodiff_on, frozen_replica, in_parallel, replica, shard_model, shards_on, sum_at_home,
+    update_shards,
+};
 
 impl<M: LanguageModel> GrpoTrainer<M> {
     /// μ passes over `batch`, each of micro-batched forward/backward with gradient
@@ -49,8 +52,17 @@ impl<M: LanguageModel> GrpoTrainer<M> {
             config.max_completion_length,
         );
         // Micro-batches of `micro` rows, each split at group boundaries into shards that run on
-        // their own threads: [chunk][shard] → a row range.
-        let shard_count = update_shards(config.update_shards);
+        // their own threads, shard i on device i % n: [chunk][shard] → a row range.
+        let main = self.core.device.clone();
+        let devices = self.core.placement.devices(&main)?.to_vec();
+        let n = devices.len();
+        let name_of = |i: usize| devices[i % n].0.clone();
+        let checkpointing = config.gradient_checkpointing;
+        let train_on: Vec<_> = devices
+            .iter()
+            .map(|(_, d)| autodiff_on(&main, d, checkpointing))
+            .collect();
+        let shard_count = update_shards(config.update_shards).max(n);
         let chunks: Vec<Vec<(usize, usize)>> = (0..batch.rows.len())
             .step_by(micro)
             .map(|s| {
@@ -74,26 +86,49 @@ impl<M: LanguageModel> GrpoTrainer<M> {
                 .collect();
             pack_groups(&batch.prompt_ids, &rows, pad, device)
         };
-        // Log-probs that do not change during the passes, computed without autodiff and
-        // moved onto the training device as plain data: [chunk][shard].
-        let inner = self.core.model.valid();
-        let frozen = |model: &M| -> Vec<Vec<Tensor<2>>> {
+        // Log-probs that do not change during the passes, computed without autodiff by the
+        // model's copy on each shard's device and moved onto the shard's training device as
+        // plain data: [chunk][shard].
+        let frozen = |replicas: &[M]| -> Result<Vec<Vec<Tensor<2>>>> {
             chunks
                 .iter()
                 .map(|shards| {
-                    in_parallel(shards, |_, &range| {
+                    in_parallel(shards, name_of, |i, &range| {
+                        let model = &replicas[i % n];
                         let p = pack_rows(range, &model.device());
                         let lp = model
                             .grouped_completion_logits(p.batch)
                             .logprobs(temperature);
-                        Tensor::from_data(lp.into_data(), &self.core.device)
+                        Tensor::from_data(lp.into_data(), &train_on[i % n])
                     })
                 })
                 .collect()
         };
         // μ = 1: the detached current log-probs are π_old exactly, so none are computed.
-        let old = (config.num_iterations > 1).then(|| frozen(&inner));
-        let reference = self.reference.as_ref().map(|r| frozen(r.model()));
+        let old = match config.num_iterations > 1 {
+            true => {
+                let inner = self.core.model.valid();
+                let replicas: Vec<M> = devices
+                    .iter()
+                    .map(|(_, d)| frozen_replica(&inner, d))
+                    .collect();
+                Some(frozen(&replicas)?)
+            }
+            false => None,
+        };
+        let reference = match &self.reference {
+            Some(r) => {
+                // The reference never changes: its copies on the devices are made once.
+                if self.reference_replicas.len() != n {
+                    self.reference_replicas = devices
+                        .iter()
+                        .map(|(_, d)| frozen_replica(r.model(), d))
+                        .collect();
+                }
+                Some(frozen(&self.reference_replicas)?)
+            }
+            None => None,
+        };
 
         let (mut loss_sum, mut stats, mut entropy_sum, mut grad_norm) =
             (0.0f64, [0.0f64; stat::COUNT], 0.0f64, 0.0f32);
@@ -108,12 +143,20 @@ impl<M: LanguageModel> GrpoTrainer<M> {
                 .core
                 .optimizer
                 .learning_rate(self.core.step * config.num_iterations + pass);
-            let mut accumulator = GradientsAccumulator::<M>::new();
+            // Each device's shards summed there, then moved home once per pass.
+            let mut accumulators: Vec<_> =
+                (0..n).map(|_| GradientsAccumulator::<M>::new()).collect();
             let mut finite = true;
+            // The weights out to each device, once per pass.
+            let replicas: Vec<M> = devices
+                .iter()
+                .map(|(_, d)| replica(&self.core.model, &main, d, checkpointing))
+                .collect();
             'chunks: for (c, shards) in chunks.iter().enumerate() {
-                let results = in_parallel(shards, |i, &(s, e)| -> Result<ShardResult> {
-                    let model = shard_model(&self.core.model, &self.core.device, shards.len());
-                    let p = pack_rows((s, e), &self.core.device);
+                let results = in_parallel(shards, name_of, |i, &(s, e)| -> Result<ShardResult> {
+                    let on = &train_on[i % n];
+                    let model = shard_model(&replicas[i % n], on, shards_on(shards.len(), n, i));
+                    let p = pack_rows((s, e), on);
                     let out = model.grouped_completion_logits(p.batch);
                     let logprobs = out.logprobs(temperature);
                     let gap = if pass == 0 {
@@ -141,9 +184,9 @@ impl<M: LanguageModel> GrpoTrainer<M> {
                         },
                         logprobs,
                         ref_logprobs: reference.as_ref().map(|r| r[c][i].clone()),
-                        advantages: column(&advantages, &self.core.device),
+                        advantages: column(&advantages, on),
                         mask: p.mask.clone(),
-                        weights: column(&weights[s..e], &self.core.device),
+                        weights: column(&weights[s..e], on),
                     };
                     let loss = grpo_loss(inputs, &config);
                     let value = loss.loss.clone().into_scalar::<f32>();
@@ -170,8 +213,15 @@ impl<M: LanguageModel> GrpoTrainer<M> {
                     })
                 });
                 // Summed in shard order, so a run is reproducible for a given shard count.
-                for result in results {
-                    let result = result?;
+                for (i, result) in results?.into_iter().enumerate() {
+                    // A value that could not be read back from a worker: say which one.
+                    let result = result.map_err(|e| match n {
+                        1 => e,
+                        _ => TrainerError::Device {
+                            device: name_of(i),
+                            message: e.to_string(),
+                        },
+                    })?;
                     gap_sum += result.gap.0;
                     gap_tokens += result.gap.1;
                     let Some(grads) = result.grads else {
@@ -183,14 +233,15 @@ impl<M: LanguageModel> GrpoTrainer<M> {
                         *sum += v as f64;
                     }
                     entropy_sum += result.entropy as f64;
-                    accumulator.accumulate(&self.core.model, grads);
+                    accumulators[i % n].accumulate(&self.core.model, grads);
                 }
             }
             if !finite {
                 skipped = true;
                 break;
             }
-            let report = self.core.optimizer_step(accumulator.grads(), lr);
+            let grads = sum_at_home(accumulators, &self.core.model, &main, &devices);
+            let report = self.core.optimizer_step(grads, lr);
             grad_norm = report.grad_norm;
             if report.skipped {
                 skipped = true;

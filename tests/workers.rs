@@ -1,0 +1,261 @@
+//! `grpo worker` end to end: GRPO spread over two worker processes on 127.0.0.1 (burn's remote
+//! backend over WebSocket) trains as the run on this process's own device does, resumes
+//! bitwise, and fails — naming the device, never hanging — when a worker dies or was never
+//! there; the run then resumes from its checkpoint on the worker left.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use grpo::data::{Dataset, Row};
+use grpo::policy::burn::module::{Module, ModuleVisitor, Param};
+use grpo::policy::burn::tensor::{Device, Tensor};
+use grpo::policy::{ByteTokenizer, CausalLm, LmConfig};
+use grpo::trainer::{GrpoConfig, GrpoTrainer, LossType, Metrics, TrainerError};
+use grpo::verifiers::{Member, Sample, Score, Verifier, VerifierSet, VerifyError};
+
+/// A `grpo worker` process serving flex on a port the OS picked; killed when dropped.
+struct Worker {
+    child: Child,
+    address: String,
+}
+
+impl Worker {
+    fn start() -> Worker {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_grpo"))
+            .args(["worker", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        let address = first.rsplit(' ').next().unwrap().to_string();
+        assert!(address.starts_with("ws://127.0.0.1:"), "{first}");
+        // Whatever else it prints is drained, so the worker never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Worker { child, address }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Reward the completion's first byte / 255: every group has unequal rewards from step 1.
+struct FirstByte;
+
+impl Verifier for FirstByte {
+    fn verify(&self, sample: &Sample<'_>) -> Result<Score, VerifyError> {
+        let byte = sample.completion.bytes().next().unwrap_or(0);
+        Ok(Score::reward(f32::from(byte) / 255.0, "first byte / 255"))
+    }
+}
+
+fn verifiers() -> VerifierSet {
+    VerifierSet::new(vec![(Member::new("first_byte", FirstByte), 1.0)]).unwrap()
+}
+
+fn prompts() -> Dataset {
+    let rows = [
+        "Say a digit:",
+        "Digit?",
+        "Pick one:",
+        "Your number:",
+        "Go:",
+        "Answer:",
+    ]
+    .iter()
+    .map(|p| Row::from_prompt(*p))
+    .collect();
+    Dataset::from_rows(rows)
+}
+
+fn model() -> CausalLm {
+    let device = Device::flex();
+    device.seed(21);
+    CausalLm::new(
+        &LmConfig::small(ByteTokenizer::VOCAB_SIZE, 32, 1, 2, 64),
+        &device,
+    )
+    .unwrap()
+}
+
+fn config(devices: &[&Worker]) -> GrpoConfig {
+    GrpoConfig {
+        prompts_per_step: 4,
+        num_generations: 4,
+        max_steps: 3,
+        learning_rate: 2e-2,
+        lr_scheduler_type: grpo::trainer::Schedule::Constant,
+        max_completion_length: 3,
+        beta: 0.04,
+        loss_type: LossType::Dapo,
+        seed: 5,
+        save_steps: Some(1),
+        // The same shards on one device and on two workers.
+        update_shards: 2,
+        sampling_shards: 2,
+        devices: devices.iter().map(|w| w.address.clone()).collect(),
+        ..Default::default()
+    }
+}
+
+fn trainer(initial: &CausalLm, config: GrpoConfig, dir: Option<std::path::PathBuf>) -> GrpoTrainer {
+    GrpoTrainer::new(
+        initial.clone(),
+        Arc::new(ByteTokenizer),
+        verifiers(),
+        prompts(),
+        config,
+        dir,
+    )
+    .unwrap()
+}
+
+fn resume(dir: std::path::PathBuf) -> GrpoTrainer {
+    GrpoTrainer::resume(
+        dir,
+        Arc::new(ByteTokenizer),
+        verifiers(),
+        prompts(),
+        &Device::flex(),
+    )
+    .unwrap()
+}
+
+fn weights(model: &CausalLm) -> Vec<Vec<f32>> {
+    struct Collect(Vec<Vec<f32>>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0
+                .push(param.val().into_data().try_to_vec::<f32>().unwrap());
+        }
+    }
+    let mut collect = Collect(Vec::new());
+    model.visit(&mut collect);
+    collect.0
+}
+
+/// Numbers that do not depend on the clock, as bits.
+fn timeless(metrics: &[Metrics]) -> Vec<Vec<(String, u64)>> {
+    metrics
+        .iter()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| !k.starts_with("time/") && !k.starts_with("throughput/"))
+                .map(|(k, v)| (k.clone(), v.to_bits()))
+                .collect()
+        })
+        .collect()
+}
+
+/// `job`'s result, or a failed test if it has not finished within `limit` (a hang).
+fn within<T: Send + 'static>(limit: Duration, job: impl FnOnce() -> T + Send + 'static) -> T {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(job());
+    });
+    receiver
+        .recv_timeout(limit)
+        .expect("still running: the run hangs instead of failing")
+}
+
+#[test]
+fn a_run_across_two_workers_trains_as_one_device_does_and_resumes_exactly() {
+    let (first, second) = (Worker::start(), Worker::start());
+    let initial = model();
+    let dir = tempfile::tempdir().unwrap();
+
+    let mut local = trainer(&initial, config(&[]), None);
+    let local_metrics = local.train().unwrap();
+
+    let mut spread = trainer(
+        &initial,
+        config(&[&first, &second]),
+        Some(dir.path().join("a")),
+    );
+    let spread_metrics = spread.train().unwrap();
+    // Both workers run flex, as this process does, over the same shards: the same numbers.
+    assert_eq!(timeless(&spread_metrics), timeless(&local_metrics));
+    assert_eq!(
+        weights(&spread.model().valid()),
+        weights(&local.model().valid())
+    );
+    assert!(local_metrics[2]["kl"] > 0.0 && weights(&initial) != weights(&local.model().valid()));
+
+    // Interrupted after step 2, resumed on the devices its checkpoint names.
+    let interrupted = dir.path().join("b");
+    let mut run = trainer(
+        &initial,
+        config(&[&first, &second]),
+        Some(interrupted.clone()),
+    );
+    run.train_steps(2).unwrap();
+    drop(run);
+    let mut resumed = resume(interrupted.clone());
+    assert_eq!(resumed.step(), 2);
+    let last = resumed.train().unwrap();
+    assert_eq!(timeless(&last), timeless(&spread_metrics[2..]));
+    assert_eq!(
+        weights(&resumed.model().valid()),
+        weights(&spread.model().valid())
+    );
+}
+
+#[test]
+fn a_worker_that_dies_fails_the_step_naming_it_and_the_run_resumes_on_the_other() {
+    let (first, mut second) = (Worker::start(), Worker::start());
+    let initial = model();
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+
+    let mut local = trainer(&initial, config(&[]), None);
+    let local_metrics = local.train().unwrap();
+
+    let mut run = trainer(&initial, config(&[&first, &second]), Some(run_dir.clone()));
+    run.train_steps(1).unwrap();
+    second.kill();
+    let dead = second.address.clone();
+    let error = within(Duration::from_secs(120), move || {
+        run.train_steps(1).map(|_| ()).unwrap_err().to_string()
+    });
+    eprintln!("the step failed with: {error}");
+    assert!(error.contains(&format!("`{dead}`")), "{error}");
+
+    // The checkpoint of step 1, continued on the worker left (the same shards, so the same
+    // numbers as the run that never left this process).
+    let mut resumed = resume(run_dir).with_devices(vec![first.address.clone()]);
+    assert_eq!(resumed.step(), 1);
+    let rest = resumed.train().unwrap();
+    assert_eq!(timeless(&rest), timeless(&local_metrics[1..]));
+}
+
+#[test]
+fn a_worker_nobody_serves_is_an_error_naming_it_once_the_retries_run_out() {
+    // A port just freed: every dial is refused (burn's connection retries run ~16 s).
+    let address = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("ws://{}", listener.local_addr().unwrap())
+    };
+    let initial = model();
+    let config = GrpoConfig {
+        devices: vec![address.clone()],
+        ..config(&[])
+    };
+    let error = within(Duration::from_secs(120), move || {
+        trainer(&initial, config, None).train().unwrap_err()
+    });
+    assert!(
+        matches!(&error, TrainerError::Policy(_)) && error.to_string().contains(&address),
+        "{error}"
+    );
+}
