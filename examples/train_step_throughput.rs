@@ -300,15 +300,18 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or_default();
     let config = work.lm_config();
     if !spread.is_empty() {
-        // What crosses between this process and the other devices each step, by the code's
-        // own schedule (f32): the weights once for sampling and once per update pass, the
-        // reference once per run, and the gradients of the trainable parameters once per pass.
-        let parameters = config.parameter_count() as f64 * 4.0 / 1e6;
+        // What crosses between this process and each other device per step, by the code's
+        // schedule (f32): the weights once for sampling and once per update pass (μ = 1), the
+        // gradients once per pass (a full fine-tune), the reference once per run. The sampler
+        // chooses tokens on the device (ids and log-probs come back), and the operations
+        // themselves travel as burn's IR: on top, measured in the README.
+        let weights = config.parameter_count() as f64 * 4.0 / 1e6;
         println!(
-            "data parallel over {}: per other device and step, {parameters:.1} MB of weights out \
-             for sampling + {parameters:.1} MB per update pass (μ = 1), {parameters:.1} MB of \
-             gradients back per pass (full fine-tune); the reference {parameters:.1} MB once",
-            spread.join(", ")
+            "data parallel over {}: per other device and step ≈ {:.1} MB of weights and \
+             gradients ({weights:.1} MB out twice, back once), and {weights:.1} MB of reference \
+             weights once",
+            spread.join(", "),
+            3.0 * weights
         );
     }
     println!(

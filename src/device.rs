@@ -1,4 +1,5 @@
-//! Choosing the burn device from the command line: `--device flex|ndarray|wgpu`.
+//! Choosing the burn device from the command line: `--device flex|ndarray|wgpu` (a worker's
+//! `ws://HOST:PORT` is named in `--devices`, by `grpo_policy::device_by_name`).
 
 use grpo_policy::burn::tensor::Device;
 
@@ -17,22 +18,8 @@ pub enum Backend {
 impl Backend {
     /// The device, or an error naming the cargo feature it needs.
     pub fn device(self) -> anyhow::Result<Device> {
-        match self {
-            #[cfg(feature = "flex")]
-            Backend::Flex => Ok(Device::flex()),
-            #[cfg(feature = "ndarray")]
-            #[allow(deprecated)]
-            // burn 0.22 prefers flex; ndarray is kept for its users
-            Backend::Ndarray => Ok(Device::ndarray()),
-            #[cfg(feature = "wgpu")]
-            Backend::Wgpu => Ok(Device::wgpu(
-                grpo_policy::burn::tensor::DeviceKind::DefaultDevice,
-            )),
-            #[allow(unreachable_patterns)]
-            other => anyhow::bail!(
-                "the {other:?} backend is not compiled in: build with `--features {}`",
-                format!("{other:?}").to_lowercase()
-            ),
-        }
+        Ok(grpo_policy::device_by_name(
+            &format!("{self:?}").to_lowercase(),
+        )?)
     }
 }

@@ -16,8 +16,7 @@ pub fn device_by_name(name: &str) -> Result<Device> {
         name: name.to_string(),
         message,
     };
-    if name.starts_with("ws://") {
-        let address = &name["ws://".len()..];
+    if let Some(address) = name.strip_prefix("ws://") {
         if address.is_empty() || address.contains('/') {
             return Err(fail("a worker is written `ws://HOST:PORT`".into()));
         }
@@ -57,4 +56,29 @@ pub fn serve_device(device: Device, listener: std::net::TcpListener) -> Result<(
             name: address,
             message: format!("cannot serve: {e}"),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::device_by_name;
+
+    #[test]
+    fn a_name_that_is_no_device_is_an_error_naming_it() {
+        for (name, says) in [
+            ("tpu", "is not a device"),
+            ("ws://", "ws://HOST:PORT"),
+            ("ws://127.0.0.1:4001/session", "ws://HOST:PORT"),
+        ] {
+            let error = device_by_name(name).unwrap_err().to_string();
+            assert!(
+                error.contains(&format!("`{name}`")) && error.contains(says),
+                "{error}"
+            );
+        }
+        #[cfg(feature = "flex")]
+        assert_eq!(
+            device_by_name("flex").unwrap(),
+            burn::tensor::Device::flex()
+        );
+    }
 }
