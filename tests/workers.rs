@@ -175,9 +175,22 @@ fn a_run_across_two_workers_trains_as_one_device_does_and_resumes_exactly() {
     let initial = model();
     let dir = tempfile::tempdir().unwrap();
 
+    // GRPO's per-sequence loss first, then DAPO's token-level one (the run resumed below).
+    let per_sequence = |devices: &[&Worker]| GrpoConfig {
+        loss_type: LossType::Grpo,
+        ..config(devices)
+    };
+    let mut local = trainer(&initial, per_sequence(&[]), None);
+    let local_metrics = local.train().unwrap();
+    let mut spread = trainer(&initial, per_sequence(&[&first, &second]), None);
+    assert_eq!(timeless(&spread.train().unwrap()), timeless(&local_metrics));
+    assert_eq!(
+        weights(&spread.model().valid()),
+        weights(&local.model().valid())
+    );
+
     let mut local = trainer(&initial, config(&[]), None);
     let local_metrics = local.train().unwrap();
-
     let mut spread = trainer(
         &initial,
         config(&[&first, &second]),

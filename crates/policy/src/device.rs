@@ -9,6 +9,21 @@ use burn::tensor::remote::RemoteHost;
 
 use crate::{PolicyError, Result};
 
+/// Whether `name` is written as a device is (without connecting to a worker): why not, if it
+/// is not. What a config checks when it is read.
+pub fn check_device_name(name: &str) -> std::result::Result<(), String> {
+    if let Some(address) = name.strip_prefix("ws://") {
+        if address.is_empty() || address.contains('/') {
+            return Err("a worker is written `ws://HOST:PORT`".into());
+        }
+        return Ok(());
+    }
+    match name {
+        "flex" | "ndarray" | "wgpu" => Ok(()),
+        _ => Err("is not a device: flex, ndarray, wgpu, or a worker's ws://HOST:PORT".into()),
+    }
+}
+
 /// The device `name` means, connecting to it when it is a worker (which fails, naming it, when
 /// nothing answers there once burn's connection retries have run out).
 pub fn device_by_name(name: &str) -> Result<Device> {
@@ -16,10 +31,8 @@ pub fn device_by_name(name: &str) -> Result<Device> {
         name: name.to_string(),
         message,
     };
-    if let Some(address) = name.strip_prefix("ws://") {
-        if address.is_empty() || address.contains('/') {
-            return Err(fail("a worker is written `ws://HOST:PORT`".into()));
-        }
+    check_device_name(name).map_err(fail)?;
+    if name.starts_with("ws://") {
         return Device::remote_options(&RemoteHost::websocket(name))
             .init()
             .map_err(|e| fail(format!("cannot connect to the worker: {e}")));
@@ -32,13 +45,9 @@ pub fn device_by_name(name: &str) -> Result<Device> {
         "ndarray" => Ok(Device::ndarray()),
         #[cfg(feature = "wgpu")]
         "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
-        #[allow(unreachable_patterns)]
-        "flex" | "ndarray" | "wgpu" => Err(fail(format!(
+        _ => Err(fail(format!(
             "this build has no {name} backend: build with `--features {name}`"
         ))),
-        _ => Err(fail(
-            "is not a device: flex, ndarray, wgpu, or a worker's ws://HOST:PORT".into(),
-        )),
     }
 }
 

@@ -21,7 +21,7 @@ mod tokenizer;
 
 pub use cache::{KvCache, row_index};
 pub use config::{LmConfig, ModelType, RopeParameters, TokenIds};
-pub use device::{device_by_name, serve_device};
+pub use device::{check_device_name, device_by_name, serve_device};
 pub use error::{PolicyError, Result};
 pub use language_model::{LanguageModel, ModelCache};
 pub use logprobs::{CompletionLogits, GroupedCompletions, entropy, logsumexp, token_logprobs};

@@ -369,3 +369,31 @@ fn a_bf16_base_is_read_with_lora_and_refused_without_it_by_line() {
         "{message}"
     );
 }
+
+#[test]
+fn devices_are_read_checked_by_line_and_set_from_the_command_line() {
+    let text = format!(
+        "{HEAD}[task]\nkind = \"arithmetic\"\n\n[grpo]\ndevices = [\"flex\", \"ws://10.0.0.2:4001\"]\n"
+    );
+    let mut run = Run::from_str(&text, "run.toml").unwrap();
+    assert_eq!(run.config.grpo.devices, ["flex", "ws://10.0.0.2:4001"]);
+    run.set_devices(vec!["ndarray".into()]);
+    assert_eq!(run.config.grpo.devices, ["ndarray"]);
+
+    let text =
+        format!("{HEAD}[task]\nkind = \"arithmetic\"\n\n[grpo]\ndevices = [\"flex\", \"tpu0\"]\n");
+    let message = error(&text);
+    assert!(
+        message.starts_with("run.toml:9: [grpo]")
+            && message.contains("devices")
+            && message.contains("`tpu0`"),
+        "{message}"
+    );
+    let text =
+        format!("{HEAD}[task]\nkind = \"arithmetic\"\n[sft]\ndevices = [\"ws://host:1/x\"]\n");
+    let message = error(&text);
+    assert!(
+        message.starts_with("run.toml:8: [sft]") && message.contains("ws://HOST:PORT"),
+        "{message}"
+    );
+}

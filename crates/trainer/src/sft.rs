@@ -106,6 +106,11 @@ impl SftConfig {
         if self.target_field.is_empty() {
             return Err(TrainerError::config("target_field", "must not be empty"));
         }
+        for name in &self.devices {
+            grpo_policy::check_device_name(name).map_err(|message| {
+                TrainerError::config("devices", format!("`{name}` {message}"))
+            })?;
+        }
         if !self.target_mix.is_empty() && self.target_template.is_some() {
             return Err(TrainerError::config(
                 "target_mix",

@@ -178,12 +178,12 @@ fn an_sft_run_on_flex_and_ndarray_matches_the_one_device_run() {
 }
 
 #[test]
-fn a_device_that_names_none_is_an_error_naming_it() {
+fn a_device_that_names_none_is_refused_with_the_config() {
     let config = GrpoConfig {
         devices: vec!["flex".into(), "tpu0".into()],
         ..config(LossType::Grpo, 1)
     };
-    let mut trainer = GrpoTrainer::new(
+    let error = GrpoTrainer::new(
         tiny_model(5),
         Arc::new(ByteTokenizer),
         verifiers(),
@@ -191,10 +191,11 @@ fn a_device_that_names_none_is_an_error_naming_it() {
         config,
         None,
     )
-    .unwrap();
-    let error = trainer.train().unwrap_err();
+    .err()
+    .expect("refused");
     assert!(
-        matches!(&error, TrainerError::Policy(_)) && error.to_string().contains("`tpu0`"),
+        matches!(&error, TrainerError::Config { field, .. } if field == "devices")
+            && error.to_string().contains("`tpu0`"),
         "{error}"
     );
 }
