@@ -8,12 +8,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use grpo::data::{Dataset, Row};
-use grpo::policy::burn::module::{Module, ModuleVisitor, Param};
-use grpo::policy::burn::tensor::{Device, Tensor};
-use grpo::policy::{ByteTokenizer, CausalLm, LmConfig};
+use grpo::policy::burn::module::Module;
+use grpo::policy::burn::tensor::Device;
+use grpo::policy::{ByteTokenizer, CausalLm};
 use grpo::trainer::{GrpoConfig, GrpoTrainer, LossType, Metrics, TrainerError};
-use grpo::verifiers::{Member, Sample, Score, Verifier, VerifierSet, VerifyError};
+
+// The trainer's test helpers: a graded verifier, digit prompts, a tiny model, its weights.
+#[path = "../crates/trainer/tests/common/mod.rs"]
+mod common;
+use common::{digit_prompts as prompts, graded_verifiers as verifiers, tiny_model, weights};
 
 /// A `grpo worker` process serving flex on a port the OS picked; killed when dropped.
 struct Worker {
@@ -48,45 +51,6 @@ impl Drop for Worker {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-/// Reward the completion's first byte / 255: every group has unequal rewards from step 1.
-struct FirstByte;
-
-impl Verifier for FirstByte {
-    fn verify(&self, sample: &Sample<'_>) -> Result<Score, VerifyError> {
-        let byte = sample.completion.bytes().next().unwrap_or(0);
-        Ok(Score::reward(f32::from(byte) / 255.0, "first byte / 255"))
-    }
-}
-
-fn verifiers() -> VerifierSet {
-    VerifierSet::new(vec![(Member::new("first_byte", FirstByte), 1.0)]).unwrap()
-}
-
-fn prompts() -> Dataset {
-    let rows = [
-        "Say a digit:",
-        "Digit?",
-        "Pick one:",
-        "Your number:",
-        "Go:",
-        "Answer:",
-    ]
-    .iter()
-    .map(|p| Row::from_prompt(*p))
-    .collect();
-    Dataset::from_rows(rows)
-}
-
-fn model() -> CausalLm {
-    let device = Device::flex();
-    device.seed(21);
-    CausalLm::new(
-        &LmConfig::small(ByteTokenizer::VOCAB_SIZE, 32, 1, 2, 64),
-        &device,
-    )
-    .unwrap()
 }
 
 fn config(devices: &[&Worker]) -> GrpoConfig {
@@ -132,30 +96,9 @@ fn resume(dir: std::path::PathBuf) -> GrpoTrainer {
     .unwrap()
 }
 
-fn weights(model: &CausalLm) -> Vec<Vec<f32>> {
-    struct Collect(Vec<Vec<f32>>);
-    impl ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0
-                .push(param.val().into_data().try_to_vec::<f32>().unwrap());
-        }
-    }
-    let mut collect = Collect(Vec::new());
-    model.visit(&mut collect);
-    collect.0
-}
-
-/// Numbers that do not depend on the clock, as bits.
+/// Numbers that do not depend on the clock, as bits, step by step.
 fn timeless(metrics: &[Metrics]) -> Vec<Vec<(String, u64)>> {
-    metrics
-        .iter()
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| !k.starts_with("time/") && !k.starts_with("throughput/"))
-                .map(|(k, v)| (k.clone(), v.to_bits()))
-                .collect()
-        })
-        .collect()
+    metrics.iter().map(common::timeless).collect()
 }
 
 /// `job`'s result, or a failed test if it has not finished within `limit` (a hang).
@@ -172,7 +115,7 @@ fn within<T: Send + 'static>(limit: Duration, job: impl FnOnce() -> T + Send + '
 #[test]
 fn a_run_across_two_workers_trains_as_one_device_does_and_resumes_exactly() {
     let (first, second) = (Worker::start(), Worker::start());
-    let initial = model();
+    let initial = tiny_model(21);
     let dir = tempfile::tempdir().unwrap();
 
     // GRPO's per-sequence loss first, then DAPO's token-level one (the run resumed below).
@@ -227,7 +170,7 @@ fn a_run_across_two_workers_trains_as_one_device_does_and_resumes_exactly() {
 #[test]
 fn a_worker_that_dies_fails_the_step_naming_it_and_the_run_resumes_on_the_other() {
     let (first, mut second) = (Worker::start(), Worker::start());
-    let initial = model();
+    let initial = tiny_model(21);
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("run");
 
@@ -259,7 +202,7 @@ fn a_worker_nobody_serves_is_an_error_naming_it_once_the_retries_run_out() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("ws://{}", listener.local_addr().unwrap())
     };
-    let initial = model();
+    let initial = tiny_model(21);
     let config = GrpoConfig {
         devices: vec![address.clone()],
         ..config(&[])

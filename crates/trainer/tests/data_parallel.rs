@@ -11,40 +11,9 @@ use grpo_policy::burn::module::Module;
 use grpo_trainer::{
     GrpoConfig, GrpoTrainer, LossType, Metrics, SftConfig, SftTrainer, TrainerError,
 };
-use grpo_verifiers::{Member, Sample, Score, Verifier, VerifierSet, VerifyError};
 
 mod common;
-use common::{tiny_model, weights};
-
-/// Reward the completion's first byte / 255: every group has unequal rewards from step 1, so
-/// the weights move at every step.
-struct FirstByte;
-
-impl Verifier for FirstByte {
-    fn verify(&self, sample: &Sample<'_>) -> Result<Score, VerifyError> {
-        let byte = sample.completion.bytes().next().unwrap_or(0);
-        Ok(Score::reward(f32::from(byte) / 255.0, "first byte / 255"))
-    }
-}
-
-fn verifiers() -> VerifierSet {
-    VerifierSet::new(vec![(Member::new("first_byte", FirstByte), 1.0)]).unwrap()
-}
-
-fn prompts() -> Dataset {
-    let rows = [
-        "Say a digit:",
-        "Digit?",
-        "Pick one:",
-        "Your number:",
-        "Go:",
-        "Answer:",
-    ]
-    .iter()
-    .map(|p| Row::from_prompt(*p))
-    .collect();
-    Dataset::from_rows(rows)
-}
+use common::{digit_prompts as prompts, graded_verifiers as verifiers, tiny_model, weights};
 
 fn config(loss_type: LossType, num_iterations: usize) -> GrpoConfig {
     GrpoConfig {

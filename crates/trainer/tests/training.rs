@@ -11,21 +11,13 @@ use grpo_trainer::{GrpoConfig, GrpoTrainer, LossType, Metrics, SftConfig, SftTra
 use grpo_verifiers::{Member, Sample, Score, Verifier, VerifierSet, VerifyError};
 
 mod common;
-use common::{SaysSeven, apart_relative_to_update, timeless, tiny_model, verifiers, weights};
+use common::{
+    SaysSeven, apart_relative_to_update, digit_prompts, graded_verifiers, timeless, tiny_model,
+    verifiers, weights,
+};
 
 fn prompts() -> Dataset {
-    let rows = [
-        "Say a digit:",
-        "Digit?",
-        "Pick one:",
-        "Your number:",
-        "Go:",
-        "Answer:",
-    ]
-    .iter()
-    .map(|p| Row::from_prompt(*p))
-    .collect();
-    Dataset::from_rows(rows)
+    digit_prompts()
 }
 
 fn config() -> GrpoConfig {
@@ -150,24 +142,6 @@ fn a_resumed_lora_run_on_a_bf16_base_repeats_the_uninterrupted_one_exactly() {
     let saved = CausalLm::load(&checkpoint, &Device::flex()).unwrap();
     assert_eq!(saved.base_dtype(), DType::BF16);
     assert!(saved.lora().is_some());
-}
-
-/// Reward the completion's first byte / 255: unlike [`SaysSeven`] (1 in 259 at chance), almost
-/// every group of a near-uniform policy has unequal rewards, so a test that needs the weights to
-/// move gets a learning signal from its first step whatever the seed, the initial weights or the
-/// CPU's rounding. (Chance rewards had made such checks depend on all three: CI drew no
-/// rewarded completion where this machine did.)
-struct FirstByte;
-
-impl Verifier for FirstByte {
-    fn verify(&self, sample: &Sample<'_>) -> Result<Score, VerifyError> {
-        let byte = sample.completion.bytes().next().unwrap_or(0);
-        Ok(Score::reward(f32::from(byte) / 255.0, "first byte / 255"))
-    }
-}
-
-fn graded_verifiers() -> VerifierSet {
-    VerifierSet::new(vec![(Member::new("first_byte", FirstByte), 1.0)]).unwrap()
 }
 
 fn lora_model() -> CausalLm {

@@ -1,6 +1,7 @@
 //! Helpers the trainer's test files share.
 #![allow(dead_code)] // each test file uses its own subset
 
+use grpo_data::{Dataset, Row};
 use grpo_policy::burn::module::{Module, ModuleVisitor, Param};
 use grpo_policy::burn::tensor::{Device, Tensor};
 use grpo_policy::{ByteTokenizer, CausalLm, LmConfig};
@@ -21,6 +22,40 @@ impl Verifier for SaysSeven {
 
 pub fn verifiers() -> VerifierSet {
     VerifierSet::new(vec![(Member::new("seven", SaysSeven), 1.0)]).unwrap()
+}
+
+/// Reward the completion's first byte / 255: unlike [`SaysSeven`] (1 in 259 at chance), almost
+/// every group of a near-uniform policy has unequal rewards, so a test that needs the weights to
+/// move gets a learning signal from its first step whatever the seed, the initial weights or the
+/// CPU's rounding. (Chance rewards had made such checks depend on all three: CI drew no
+/// rewarded completion where this machine did.)
+pub struct FirstByte;
+
+impl Verifier for FirstByte {
+    fn verify(&self, sample: &Sample<'_>) -> Result<Score, VerifyError> {
+        let byte = sample.completion.bytes().next().unwrap_or(0);
+        Ok(Score::reward(f32::from(byte) / 255.0, "first byte / 255"))
+    }
+}
+
+pub fn graded_verifiers() -> VerifierSet {
+    VerifierSet::new(vec![(Member::new("first_byte", FirstByte), 1.0)]).unwrap()
+}
+
+/// Six prompts asking for a digit.
+pub fn digit_prompts() -> Dataset {
+    let rows = [
+        "Say a digit:",
+        "Digit?",
+        "Pick one:",
+        "Your number:",
+        "Go:",
+        "Answer:",
+    ]
+    .iter()
+    .map(|p| Row::from_prompt(*p))
+    .collect();
+    Dataset::from_rows(rows)
 }
 
 pub fn tiny_model(seed: u64) -> CausalLm {
