@@ -215,3 +215,44 @@ fn a_worker_nobody_serves_is_an_error_naming_it_once_the_retries_run_out() {
         "{error}"
     );
 }
+
+/// A worker that is alive but never answers (stopped with SIGSTOP: its socket open, nothing
+/// read) ends the run after `device_timeout_s` with an error naming it. The run is this test
+/// again, as a child process, since the watchdog ends the process it is in.
+#[test]
+fn a_worker_that_never_answers_ends_the_run_naming_it_after_its_timeout() {
+    const CHILD: &str = "GRPO_TEST_SILENT_WORKER";
+    if let Ok(address) = std::env::var(CHILD) {
+        let config = GrpoConfig {
+            devices: vec![address],
+            device_timeout_s: 3,
+            ..config(&[])
+        };
+        let outcome = trainer(&tiny_model(21), config, None).train();
+        panic!("the run returned instead of ending the process: {outcome:?}");
+    }
+    let worker = Worker::start();
+    let stopped = Command::new("kill")
+        .args(["-STOP", &worker.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let address = worker.address.clone();
+    let output = within(Duration::from_secs(120), move || {
+        Command::new(std::env::current_exe().unwrap())
+            .args([
+                "a_worker_that_never_answers_ends_the_run_naming_it_after_its_timeout",
+                "--exact",
+                "--nocapture",
+            ])
+            .env(CHILD, &address)
+            .output()
+            .unwrap()
+    });
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!("device `{}`: no answer for 3 s", worker.address)),
+        "{stderr}"
+    );
+}

@@ -201,6 +201,12 @@ pub struct GrpoConfig {
     /// same shards, so a run matches its one-device twin up to float rounding (bitwise on one
     /// backend).
     pub devices: Vec<String>,
+    /// With workers among `devices`: a step that hears nothing back for this many seconds ends
+    /// the process (exit code 3) with an error naming them — a thread blocked on a worker that
+    /// is alive but stuck cannot be stopped from outside, and the last checkpoint is whole, so
+    /// the run resumes from it. A closed connection fails the step at once, a vanished machine
+    /// after burn's 30 s TCP keep-alive. 0: wait forever.
+    pub device_timeout_s: u64,
 }
 
 impl Default for GrpoConfig {
@@ -256,6 +262,7 @@ impl Default for GrpoConfig {
             sampling_shards: 0,
             gradient_checkpointing: false,
             devices: Vec::new(),
+            device_timeout_s: 1800,
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::error::{Result, TrainerError};
 use crate::metrics::{JsonlLog, Metrics};
 use crate::optim::{OptimSettings, Optimizer, StepReport, number_parameters};
 use crate::progress::Progress;
-use crate::shards::{Placement, training_device};
+use crate::shards::{Placement, Watchdog, training_device};
 
 /// The settings of a kind of run, as the shared core needs them.
 pub(crate) trait RunSettings: Clone + Serialize + DeserializeOwned {
@@ -30,6 +30,8 @@ pub(crate) trait RunSettings: Clone + Serialize + DeserializeOwned {
     fn gradient_checkpointing(&self) -> bool;
     /// The devices each step is spread over, by name (none: the model's own).
     fn devices(&self) -> &[String];
+    /// With workers: the silence after which a step ends the process (0: never).
+    fn device_timeout_s(&self) -> u64;
     fn set_devices(&mut self, devices: Vec<String>);
 }
 
@@ -46,6 +48,8 @@ pub(crate) struct RunCore<M, C> {
     pub device: Device,
     /// The devices each step's shards run on (data parallel).
     pub placement: Placement,
+    /// Armed during a step that has workers.
+    pub watchdog: Option<Watchdog>,
 }
 
 impl<M: LanguageModel, C: RunSettings> RunCore<M, C> {
@@ -122,6 +126,7 @@ impl<M: LanguageModel, C: RunSettings> RunCore<M, C> {
             metrics_log,
             device,
             placement,
+            watchdog: None,
         })
     }
 
@@ -130,6 +135,19 @@ impl<M: LanguageModel, C: RunSettings> RunCore<M, C> {
     pub fn set_devices(&mut self, devices: Vec<String>) {
         self.placement = Placement::new(devices.clone());
         self.config.set_devices(devices);
+    }
+
+    /// Arms the watchdog for a step (when the run has workers); the caller sets `watchdog`
+    /// back to `None` however the step ends.
+    pub fn arm_watchdog(&mut self) {
+        self.watchdog = Watchdog::start(self.config.devices(), self.config.device_timeout_s());
+    }
+
+    /// Work came back from the devices: the watchdog's silence starts again.
+    pub fn heard(&self) {
+        if let Some(watchdog) = &self.watchdog {
+            watchdog.heard();
+        }
     }
 
     /// One optimiser step of the model with `grads` at `lr`.

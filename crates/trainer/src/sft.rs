@@ -60,6 +60,8 @@ pub struct SftConfig {
     /// As [`GrpoConfig::devices`](crate::GrpoConfig::devices): the batch's shards dealt out to
     /// these devices, their gradients summed on the model's.
     pub devices: Vec<String>,
+    /// As [`GrpoConfig::device_timeout_s`](crate::GrpoConfig::device_timeout_s).
+    pub device_timeout_s: u64,
 }
 
 impl Default for SftConfig {
@@ -83,6 +85,7 @@ impl Default for SftConfig {
             shards: 0,
             gradient_checkpointing: false,
             devices: Vec::new(),
+            device_timeout_s: 1800,
         }
     }
 }
@@ -296,6 +299,13 @@ impl<M: LanguageModel> SftTrainer<M> {
 
     /// One supervised step: mean cross-entropy over the batch's target tokens.
     pub fn train_step(&mut self) -> Result<Metrics> {
+        self.core.arm_watchdog();
+        let result = self.watched_step();
+        self.core.watchdog = None;
+        result
+    }
+
+    fn watched_step(&mut self) -> Result<Metrics> {
         let rows = self
             .data
             .get_many(&self.core.epochs.next_batch(self.core.config.batch_size))?;
@@ -418,6 +428,9 @@ impl RunSettings for SftConfig {
     }
     fn devices(&self) -> &[String] {
         &self.devices
+    }
+    fn device_timeout_s(&self) -> u64 {
+        self.device_timeout_s
     }
     fn set_devices(&mut self, devices: Vec<String>) {
         self.devices = devices;

@@ -245,6 +245,13 @@ impl<M: LanguageModel> GrpoTrainer<M> {
 
     /// One GRPO step: a rollout, then the update. Returns the step's metrics.
     pub fn train_step(&mut self) -> Result<Metrics> {
+        self.core.arm_watchdog();
+        let result = self.watched_step();
+        self.core.watchdog = None;
+        result
+    }
+
+    fn watched_step(&mut self) -> Result<Metrics> {
         let started = Instant::now();
         let (batch, mut metrics, logged) = self.rollout()?;
         let update_started = Instant::now();
@@ -355,6 +362,9 @@ impl RunSettings for GrpoConfig {
     }
     fn devices(&self) -> &[String] {
         &self.devices
+    }
+    fn device_timeout_s(&self) -> u64 {
+        self.device_timeout_s
     }
     fn set_devices(&mut self, devices: Vec<String>) {
         self.devices = devices;

@@ -60,6 +60,7 @@ impl<M: LanguageModel> GrpoTrainer<M> {
                 &config.sampling(seed),
             )
             .map_err(|e| on_device(e, &devices))?;
+            self.core.heard();
             sample_s += t.elapsed().as_secs_f64();
             let t = Instant::now();
             let samples: Vec<Sample> = rollouts

@@ -129,6 +129,7 @@ impl<M: LanguageModel> GrpoTrainer<M> {
             }
             None => None,
         };
+        self.core.heard();
 
         let (mut loss_sum, mut stats, mut entropy_sum, mut grad_norm) =
             (0.0f64, [0.0f64; stat::COUNT], 0.0f64, 0.0f32);
@@ -212,6 +213,7 @@ impl<M: LanguageModel> GrpoTrainer<M> {
                         grads: Some(grads),
                     })
                 });
+                self.core.heard();
                 // Summed in shard order, so a run is reproducible for a given shard count.
                 for (i, result) in results?.into_iter().enumerate() {
                     // A value that could not be read back from a worker: say which one.
