@@ -29,6 +29,7 @@ mod progress;
 mod run;
 mod sft;
 mod shards;
+mod watchdog;
 
 pub use allocator::keep_freed_memory;
 pub use checkpoint::latest as latest_checkpoint;

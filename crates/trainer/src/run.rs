@@ -16,7 +16,8 @@ use crate::error::{Result, TrainerError};
 use crate::metrics::{JsonlLog, Metrics};
 use crate::optim::{OptimSettings, Optimizer, StepReport, number_parameters};
 use crate::progress::Progress;
-use crate::shards::{Placement, Watchdog, training_device};
+use crate::shards::{Placement, training_device};
+use crate::watchdog::Watchdog;
 
 /// The settings of a kind of run, as the shared core needs them.
 pub(crate) trait RunSettings: Clone + Serialize + DeserializeOwned {

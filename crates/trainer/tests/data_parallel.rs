@@ -1,7 +1,7 @@
 //! Data parallel on one machine: a run spread over two devices of different backends (flex
 //! and ndarray, so the replica's weights, frozen log-probs and gradients really cross between
 //! devices) against the same run on one device. The shards are the same, so only the
-//! backends' float rounding may separate them.
+//! backends' float rounding may separate them (1e-4 relative; see `close`).
 
 use std::sync::Arc;
 
@@ -35,9 +35,13 @@ fn config(loss_type: LossType, num_iterations: usize) -> GrpoConfig {
     }
 }
 
-/// `a` and `b` agree to 1e-5 relative (or 1e-7 absolute, for values near 0).
+/// `a` and `b` agree to 1e-4 relative (or 1e-7 absolute, for values near 0). Not 1e-5: the
+/// two backends round each kernel their own way (not only the sums in another order), ndarray's
+/// threaded reductions vary from run to run, and three steps at this learning rate amplify it —
+/// grad_norm at step 3 was seen 1.7e-5 apart. One backend on two devices is bitwise (the
+/// loopback-worker tests).
 fn close(a: f64, b: f64) -> bool {
-    (a - b).abs() <= 1e-5 * a.abs().max(b.abs()) || (a - b).abs() <= 1e-7
+    (a - b).abs() <= 1e-4 * a.abs().max(b.abs()) || (a - b).abs() <= 1e-7
 }
 
 fn assert_metrics_agree(one: &[Metrics], two: &[Metrics]) {
@@ -68,7 +72,7 @@ fn assert_weights_agree(one: &[Vec<f32>], two: &[Vec<f32>]) {
         }
     }
     let relative = (apart / norm).sqrt();
-    assert!(relative <= 1e-5, "weights apart by {relative:e} relative");
+    assert!(relative <= 1e-4, "weights apart by {relative:e} relative");
 }
 
 #[cfg(feature = "ndarray")]
