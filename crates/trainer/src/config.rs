@@ -341,10 +341,7 @@ impl GrpoConfig {
                 "must be at least 2: a group of one is its own baseline, so every advantage is 0 and nothing is learned".into(),
             );
         }
-        for name in &self.devices {
-            grpo_policy::check_device_name(name)
-                .or_else(|message| fail("devices", format!("`{name}` {message}")))?;
-        }
+        crate::shards::check_device_names(&self.devices)?;
         if self.temperature == 0.0 {
             return fail(
                 "temperature",

@@ -16,7 +16,7 @@ use crate::error::{Result, TrainerError};
 use crate::metrics::{JsonlLog, Metrics};
 use crate::optim::{OptimSettings, Optimizer, StepReport, number_parameters};
 use crate::progress::Progress;
-use crate::shards::{Placement, training_device};
+use crate::shards::{connect, training_device};
 use crate::watchdog::Watchdog;
 
 /// The settings of a kind of run, as the shared core needs them.
@@ -47,8 +47,9 @@ pub(crate) struct RunCore<M, C> {
     pub metrics_log: Option<JsonlLog>,
     /// The autodiff device the model lives on.
     pub device: Device,
-    /// The devices each step's shards run on (data parallel).
-    pub placement: Placement,
+    /// `config.devices()`, connected at the first step that needs them — so a run resumed
+    /// after a worker died can be given fewer before it dials the dead one.
+    connected: Option<Vec<(String, Device)>>,
     /// Armed during a step that has workers.
     pub watchdog: Option<Watchdog>,
 }
@@ -116,7 +117,6 @@ impl<M: LanguageModel, C: RunSettings> RunCore<M, C> {
             None => None,
         };
         let device = model.device();
-        let placement = Placement::new(config.devices().to_vec());
         Ok(RunCore {
             config,
             model,
@@ -126,7 +126,7 @@ impl<M: LanguageModel, C: RunSettings> RunCore<M, C> {
             run_dir,
             metrics_log,
             device,
-            placement,
+            connected: None,
             watchdog: None,
         })
     }
@@ -134,8 +134,17 @@ impl<M: LanguageModel, C: RunSettings> RunCore<M, C> {
     /// Spreads the steps from now on over `devices` (by name), connected at the next step;
     /// checkpoints record them.
     pub fn set_devices(&mut self, devices: Vec<String>) {
-        self.placement = Placement::new(devices.clone());
         self.config.set_devices(devices);
+        self.connected = None;
+    }
+
+    /// The devices each step's shards run on (data parallel), with their names: connected the
+    /// first time.
+    pub fn devices(&mut self) -> Result<Vec<(String, Device)>> {
+        if self.connected.is_none() {
+            self.connected = Some(connect(self.config.devices(), &self.device)?);
+        }
+        Ok(self.connected.clone().expect("connected above"))
     }
 
     /// Arms the watchdog for a step (when the run has workers); the caller sets `watchdog`

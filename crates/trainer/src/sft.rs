@@ -20,7 +20,9 @@ use crate::metrics::Metrics;
 use crate::optim::OptimSettings;
 use crate::packing::pack;
 use crate::run::{RunCore, RunSettings, run_steps};
-use crate::shards::{in_parallel, replica, shard_model, shards_on, sum_at_home, update_shards};
+use crate::shards::{
+    check_device_names, in_parallel, replica, shard_model, shards_on, sum_at_home, update_shards,
+};
 
 /// Settings of a supervised run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -109,11 +111,7 @@ impl SftConfig {
         if self.target_field.is_empty() {
             return Err(TrainerError::config("target_field", "must not be empty"));
         }
-        for name in &self.devices {
-            grpo_policy::check_device_name(name).map_err(|message| {
-                TrainerError::config("devices", format!("`{name}` {message}"))
-            })?;
-        }
+        check_device_names(&self.devices)?;
         if !self.target_mix.is_empty() && self.target_template.is_some() {
             return Err(TrainerError::config(
                 "target_mix",
@@ -335,7 +333,7 @@ impl<M: LanguageModel> SftTrainer<M> {
         // Contiguous runs of rows, one thread each; every shard divides by the batch's token
         // count, so the shards' losses (and gradients) sum to the batch's.
         let main = self.core.device.clone();
-        let devices = self.core.placement.devices(&main)?.to_vec();
+        let devices = self.core.devices()?;
         let count = update_shards(self.core.config.shards)
             .max(devices.len())
             .clamp(1, packed_rows.len().max(1));

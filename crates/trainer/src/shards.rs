@@ -35,38 +35,28 @@ pub(crate) fn training_device(device: &Device, checkpointing: bool) -> Device {
     }
 }
 
-/// The devices a run spreads each step over, by the names its config gives (`devices`),
-/// connected on first use — so a run resumed after a worker died can be given fewer before it
-/// dials the dead one. No names: the model's own device alone.
-pub(crate) struct Placement {
-    names: Vec<String>,
-    /// `(name, device without autodiff)`, once connected.
-    connected: Option<Vec<(String, Device)>>,
+/// The devices `names` mean, each with its name; no names: the model's own device (`main`,
+/// autodiff) alone. A worker is dialled here.
+pub(crate) fn connect(names: &[String], main: &Device) -> Result<Vec<(String, Device)>> {
+    if names.is_empty() {
+        return Ok(vec![(
+            "the model's device".to_string(),
+            main.clone().inner(),
+        )]);
+    }
+    names
+        .iter()
+        .map(|name| Ok((name.clone(), device_by_name(name)?)))
+        .collect()
 }
 
-impl Placement {
-    pub fn new(names: Vec<String>) -> Placement {
-        Placement {
-            names,
-            connected: None,
-        }
+/// Checks a config's `devices` as they are written (without connecting), naming the field.
+pub(crate) fn check_device_names(names: &[String]) -> Result<()> {
+    for name in names {
+        grpo_policy::check_device_name(name)
+            .map_err(|message| TrainerError::config("devices", format!("`{name}` {message}")))?;
     }
-
-    /// The devices, connecting them the first time; `main` is the model's (autodiff) device.
-    pub fn devices(&mut self, main: &Device) -> Result<&[(String, Device)]> {
-        if self.connected.is_none() {
-            let devices = if self.names.is_empty() {
-                vec![("the model's device".to_string(), main.clone().inner())]
-            } else {
-                self.names
-                    .iter()
-                    .map(|name| Ok((name.clone(), device_by_name(name)?)))
-                    .collect::<Result<Vec<_>>>()?
-            };
-            self.connected = Some(devices);
-        }
-        Ok(self.connected.as_deref().expect("connected above"))
-    }
+    Ok(())
 }
 
 /// The autodiff device shard work on `device` trains on: the run's own (`main`) when `device`

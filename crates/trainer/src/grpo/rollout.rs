@@ -26,7 +26,7 @@ impl<M: LanguageModel> GrpoTrainer<M> {
         let (b, k) = (config.prompts_per_step, config.num_generations);
         // The weights out to each device, once per step; the sampler deals the prompts out.
         let policy = self.core.model.valid();
-        let devices = self.core.placement.devices(&self.core.device)?.to_vec();
+        let devices = self.core.devices()?;
         let replicas: Vec<M> = devices
             .iter()
             .map(|(_, d)| frozen_replica(&policy, d))

@@ -54,7 +54,7 @@ impl<M: LanguageModel> GrpoTrainer<M> {
         // Micro-batches of `micro` rows, each split at group boundaries into shards that run on
         // their own threads, shard i on device i % n: [chunk][shard] → a row range.
         let main = self.core.device.clone();
-        let devices = self.core.placement.devices(&main)?.to_vec();
+        let devices = self.core.devices()?;
         let n = devices.len();
         let name_of = |i: usize| devices[i % n].0.clone();
         let checkpointing = config.gradient_checkpointing;
