@@ -29,10 +29,14 @@ pub struct TrainArgs {
     /// arm and split as a mean with its 95% interval.
     #[arg(long, default_value_t = 1)]
     seeds: usize,
+    /// Change a key of the run file, `KEY=VALUE` with a dotted key (`--set grpo.beta=0.04
+    /// --set sft.max_steps=200`); repeatable. The run directory's `run.toml` is the edited file.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
 }
 
 pub fn train(args: &TrainArgs) -> Result<()> {
-    let mut run = Run::from_file(&args.config)?;
+    let mut run = Run::from_file_with_overrides(&args.config, &args.overrides)?;
     if !args.devices.is_empty() {
         run.set_devices(args.devices.clone());
     }

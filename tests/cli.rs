@@ -725,6 +725,42 @@ fn train_eval_and_plot_run_a_tiny_recipe() {
         !bad.status.success() && error.contains("run.toml:") && error.contains("max_stepz"),
         "{error}"
     );
+
+    // `--set` changes keys for one run; the run directory keeps the edited file, and a key the
+    // section does not have is refused as in the file.
+    std::fs::write(&config, TINY_RUN).unwrap();
+    let set_out = dir.path().join("set");
+    let train_set = |overrides: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            set_out.to_str().unwrap(),
+        ];
+        for entry in overrides {
+            args.extend(["--set", entry]);
+        }
+        grpo(&args, "")
+    };
+    let set = train_set(&["grpo.max_steps=1", "sft_control=false"]);
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let saved: toml::Table =
+        toml::from_str(&std::fs::read_to_string(set_out.join("run.toml")).unwrap()).unwrap();
+    assert_eq!(saved["grpo"]["max_steps"].as_integer(), Some(1));
+    let metrics = std::fs::read_to_string(set_out.join("grpo/metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 1);
+    assert!(!String::from_utf8_lossy(&set.stdout).contains("sft_control"));
+    let bad = train_set(&["grpo.max_stepz=1"]);
+    let error = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && error.contains("(with --set)") && error.contains("max_stepz"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -342,3 +342,77 @@ fn a_seed_sweep_runs_each_seed_and_summarizes_them() {
     assert_eq!(again.runs[1].wall_s, 12345.0);
     assert_eq!(again.runs[1].arms, summary.runs[1].arms);
 }
+
+/// `labelled_rows`: the warm-up and the SFT control learn from the labelled rows alone — the
+/// rows past them carry no worked target, which SFT refuses — while GRPO's prompts are every
+/// row, since it needs only the verifier.
+#[test]
+fn sft_learns_the_labelled_rows_and_grpo_prompts_are_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = dir.path().join("rows.jsonl");
+    let mut lines = Vec::new();
+    for (i, (a, b)) in [
+        (1, 1),
+        (2, 3),
+        (4, 4),
+        (5, 2),
+        (3, 6),
+        (7, 1),
+        (2, 2),
+        (6, 3),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut row =
+            serde_json::json!({"prompt": format!("{a}+{b}="), "answer": (a + b).to_string()});
+        if i < 2 {
+            row["steps"] = format!("{a}+{b}={}", a + b).into();
+        }
+        lines.push(row.to_string());
+    }
+    std::fs::write(&rows, lines.join("\n")).unwrap();
+    let text = |labelled: &str| {
+        format!(
+            "name = \"labels\"\nseed = 3\nsft_control = true\n\
+             [model]\nhidden_size = 16\nnum_hidden_layers = 1\nnum_attention_heads = 2\n\
+             intermediate_size = 32\n\
+             [task]\nkind = \"jsonl\"\ntrain_file = {rows:?}\n{labelled}\n\
+             [sft]\nbatch_size = 2\nmax_steps = 2\ntarget_field = \"steps\"\n\
+             [grpo]\nprompts_per_step = 4\nnum_generations = 2\nmicro_batch_size = 8\n\
+             max_steps = 2\nmax_completion_length = 2\nlog_completions = 8\n\
+             [[verifiers]]\nkind = \"arithmetic\"\n"
+        )
+    };
+    // Every row labelled (the default): SFT meets a row without `steps` and says so.
+    let all = Run::from_str(&text(""), "labels.toml").unwrap();
+    let error = all
+        .execute(&dir.path().join("all"), &Device::flex(), false)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("steps"), "{error}");
+
+    let run = Run::from_str(&text("labelled_rows = 2"), "labels.toml").unwrap();
+    let out = dir.path().join("two");
+    let results = run.execute(&out, &Device::flex(), false).unwrap();
+    assert!(results.arms.contains_key("sft_control"));
+    // No evaluation split (no `test_file`): no accuracy chart, the other charts drawn.
+    assert!(!out.join("accuracy.png").exists() && out.join("reward.png").exists());
+    let logged = std::fs::read_to_string(out.join("grpo/completions.jsonl")).unwrap();
+    let prompts: std::collections::HashSet<String> = logged
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["prompt"].to_string())
+        .collect();
+    // Two steps of four prompts: one epoch of the eight rows, six of them unlabelled.
+    assert_eq!(prompts.len(), 8, "{prompts:?}");
+
+    let zero = text("labelled_rows = 0");
+    let message = Run::from_str(&zero, "labels.toml")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("labels.toml:") && message.contains("nonzero"),
+        "{message}"
+    );
+}

@@ -26,12 +26,16 @@ pub struct ExampleArgs {
     /// Run the recipe this many times (seeds + 0, + 1, …) and print means with 95% intervals.
     #[arg(long, default_value_t = 1)]
     pub seeds: usize,
+    /// Change a key of the recipe, `KEY=VALUE` with a dotted key (`--set grpo.beta=0.04`);
+    /// repeatable, as `grpo train --set`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
 }
 
 /// Parses [`ExampleArgs`], runs the recipe `text` (from `origin`), prints the results table.
 pub fn example_main(text: &str, origin: &str) -> anyhow::Result<()> {
     let args = ExampleArgs::parse();
-    let mut run = Run::from_str(text, origin)?;
+    let mut run = Run::from_str_with_overrides(text, origin, &args.overrides)?;
     if let Some(dir) = args.model {
         run.config.model.dir = Some(dir);
     }

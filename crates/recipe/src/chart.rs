@@ -177,14 +177,17 @@ pub fn run_charts(
             })
             .collect()
     };
-    save(
-        &chart(
-            "greedy accuracy per split",
-            "pass@1",
-            per_split(warmup, "pass@1"),
-        ),
-        &out.join("accuracy.png"),
-    )?;
+    // A run of files without a `test_file` has no split to draw.
+    if !warmup.is_empty() {
+        save(
+            &chart(
+                "greedy accuracy per split",
+                "pass@1",
+                per_split(warmup, "pass@1"),
+            ),
+            &out.join("accuracy.png"),
+        )?;
+    }
     if let Some(calls) = warmup_calls {
         save(
             &chart(

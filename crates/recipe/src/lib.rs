@@ -24,6 +24,7 @@
 pub mod chart;
 mod config;
 mod error;
+mod overrides;
 mod run;
 mod seeds;
 pub mod stats;
@@ -31,6 +32,7 @@ mod task;
 
 pub use config::{BaseDtype, ModelConfig, RunConfig};
 pub use error::{RecipeError, Result};
+pub use overrides::apply_overrides;
 pub use run::{Results, Run, load_model};
 pub use seeds::{SeedResults, summarize};
 pub use task::{EvalSet, Files, Generated, TaskConfig};

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::chart::run_charts;
 use crate::config::{RunConfig, parse, without_environment};
 use crate::error::{RecipeError, Result};
+use crate::overrides::apply_overrides;
 use crate::task::{EvalSet, row_at};
 
 /// The arms a run can have, in the order tables show them.
@@ -138,6 +139,22 @@ impl Run {
     /// Parses a run file (built-in verifier kinds); errors name `origin`, the line and the key.
     pub fn from_str(text: &str, origin: &str) -> Result<Run> {
         Run::from_str_with(text, origin, &Registry::default())
+    }
+
+    /// Reads a run file with `--set KEY=VALUE` overrides applied ([`apply_overrides`]).
+    pub fn from_file_with_overrides(path: &Path, overrides: &[String]) -> Result<Run> {
+        let text = std::fs::read_to_string(path).map_err(|e| RecipeError::io(path, e))?;
+        Run::from_str_with_overrides(&text, &path.display().to_string(), overrides)
+    }
+
+    /// Parses a run file with overrides applied; errors name `origin (with --set)` and lines
+    /// of the edited text, which the run saves as its `run.toml`.
+    pub fn from_str_with_overrides(text: &str, origin: &str, overrides: &[String]) -> Result<Run> {
+        if overrides.is_empty() {
+            return Run::from_str(text, origin);
+        }
+        let edited = apply_overrides(text, overrides)?;
+        Run::from_str(&edited, &format!("{origin} (with --set)"))
     }
 
     /// Parses a run file whose verifiers may use the kinds of `registry`.
@@ -359,17 +376,18 @@ impl Run {
         };
         let (warm, metrics, tokenizer) =
             self.train_arm(&arm, &train, &sets, device, resume, &mut results)?;
+        let labelled = self.config.task.labelled(&train);
 
         // The control arm: as much compute, spent on SFT.
         if self.config.sft_control {
             let sft = self.config.sft.clone().unwrap_or_default();
-            let steps = self.matched_sft_steps(&metrics, &train, &sft, tokenizer.as_ref());
+            let steps = self.matched_sft_steps(&metrics, labelled, &sft, tokenizer.as_ref());
             eprintln!("control: {steps} more SFT steps (the GRPO phase's compute)");
             let t = Instant::now();
             let mut control = SftTrainer::new(
                 self.trainable(&warm, "sft_control", device)?,
                 tokenizer.clone(),
-                Dataset::from_rows(train.clone()),
+                Dataset::from_rows(labelled.to_vec()),
                 SftConfig {
                     max_steps: steps.max(1),
                     seed: sft.seed.wrapping_add(1),
@@ -440,16 +458,17 @@ impl Run {
             eprintln!("resuming: the warm-up model is {}", warm_dir.display());
             CausalLm::load(&warm_dir, device)?
         } else if let Some(sft) = &arm.sft {
+            let labelled = self.config.task.labelled(train);
             eprintln!(
                 "{warmup}: {} SFT steps on {} rows",
                 sft.max_steps,
-                train.len()
+                labelled.len()
             );
-            self.warn_of_long_targets(sft, arm, train, tokenizer.as_ref())?;
+            self.warn_of_long_targets(sft, arm, labelled, tokenizer.as_ref())?;
             let mut trainer = SftTrainer::new(
                 model,
                 tokenizer.clone(),
-                Dataset::from_rows(train.to_vec()),
+                Dataset::from_rows(labelled.to_vec()),
                 sft.clone(),
                 Some(arm.dir.join("sft")),
             )?;

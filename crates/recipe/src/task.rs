@@ -1,6 +1,7 @@
 //! The `[task]` section: where the prompts come from. This enum is the one place that knows
 //! the task kinds; `kind` picks the variant, and each variant takes only its own keys.
 
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 
 use grpo_data::tasks::{ArithmeticTask, CountdownTask, FunctionTask, Split, Task};
@@ -43,6 +44,11 @@ pub struct Generated<T> {
     pub settings: T,
     #[serde(default = "default_train_rows")]
     pub train_rows: usize,
+    /// Only the first this many training rows have a label (`steps`, `answer`): the warm-up
+    /// and the SFT control learn from those, while GRPO's prompts are all `train_rows` — it
+    /// needs only the verifier (default: every row is labelled).
+    #[serde(default)]
+    pub labelled_rows: Option<NonZeroUsize>,
     /// Rows per evaluation split.
     #[serde(default = "default_eval_rows")]
     pub eval_rows: usize,
@@ -65,6 +71,10 @@ pub struct Files {
     /// At most this many training rows (the first ones).
     #[serde(default = "default_train_rows")]
     pub train_rows: usize,
+    /// As for a procedural task: the warm-up and the SFT control learn from the first this
+    /// many training rows, GRPO from all of them.
+    #[serde(default)]
+    pub labelled_rows: Option<NonZeroUsize>,
     #[serde(default = "default_eval_rows")]
     pub eval_rows: usize,
     #[serde(default)]
@@ -132,6 +142,17 @@ impl TaskConfig {
             _ => None,
         };
         row_origin(file, split)
+    }
+
+    /// The training rows SFT learns from (`labelled_rows`; all of them by default).
+    pub fn labelled<'a>(&self, train: &'a [Row]) -> &'a [Row] {
+        let limit = match self {
+            TaskConfig::Arithmetic(g) => g.labelled_rows,
+            TaskConfig::Countdown(g) => g.labelled_rows,
+            TaskConfig::Functions(g) => g.labelled_rows,
+            TaskConfig::Gsm8k(f) | TaskConfig::Jsonl(f) => f.labelled_rows,
+        };
+        &train[..limit.map_or(train.len(), |n| n.get().min(train.len()))]
     }
 
     /// The procedural task, when this is one.

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The generalization study: the main job's recipe and its variants (one lever each), every one
+# run over seeds from the same warm-up settings, GRPO against the compute-matched SFT control.
+# Each variant is `grpo train --config examples/configs/math_rl.toml --set …` into
+# runs/study/<variant>/ (every seed's results.json, and the summary), and at the end one table
+# of means over seeds per variant and split. Finished variants are read back on a rerun
+# (`--resume`), so an interrupted study continues.
+#
+#   scripts/generalization_study.sh [SEEDS] [VARIANT …]     (default: 3 seeds, every variant)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seeds=${1:-3}
+shift || true
+cargo build --release --features ndarray,wgpu --bin grpo # the test build's features
+
+# Instruction wordings: the recipe's 6, then more of the same kind to 24 and 96. None uses the
+# held-out wordings' phrases ("find the value", "how much is", "equals what"), so ood_template
+# stays unseen.
+phrases=(
+  "Work out X." "Solve X." "Give the result of X." "Tell me X." "X = ?" "Please compute X."
+  "Quick: X" "Result of X?" "Determine X." "What do you get from X?" "Simplify X." "Q: X"
+  "Problem: X" "Answer this: X" "Can you work out X?" "Figure out X." "What does X come to?"
+  "Reckon X." "Tally X." "X, please." "I need X." "Show me X." "Try X." "X -> ?"
+  "Exercise: X" "Math: X" "Do X." "Get X." "Resolve X." "Count out X." "Mental math: X"
+  "Here is a sum: X" "Arithmetic: X" "Your task: X" "X ?" "Solve for the answer: X"
+  "What comes out of X?" "Report X." "Write the answer to X." "Give X." "Crunch X."
+  "Say what X makes." "Now X." "Next: X" "Go: X"
+)
+recipe_wordings='"What is {expr}?", "{expr}=", "Compute {words}.", "Calculate {expr}.", "What is {words}?", "Evaluate: {expr}"'
+wordings() { # the recipe's 6 and the first ($1 - 6) of the phrases, alternating {expr} / {words}
+  local list=$recipe_wordings i=0 slot
+  while [ $((6 + i)) -lt "$1" ]; do
+    slot=$([ $((i % 2)) = 0 ] && echo '{expr}' || echo '{words}')
+    list+=", \"${phrases[$((i / 2 % ${#phrases[@]}))]//X/$slot}\""
+    i=$((i + 1))
+  done
+  echo "[$list]"
+}
+
+declare -A variants=(
+  [default]=""
+  [kl]="grpo.beta=0.04"
+  [longer]="grpo.max_steps=300 grpo.learning_rate=1e-4"
+  [dynamic_sampling]="grpo.dynamic_sampling=true"
+  [unlabelled_prompts]="task.labelled_rows=2000"
+  [short_warmup]="sft.max_steps=200 grpo.max_steps=300"
+  [wordings_24]="WORDINGS=24"
+  [wordings_96]="WORDINGS=96"
+)
+order=(default kl longer dynamic_sampling unlabelled_prompts short_warmup wordings_24 wordings_96)
+[ $# -gt 0 ] && order=("$@")
+
+for name in "${order[@]}"; do
+  [ -n "${variants[$name]+set}" ] || { echo "no variant $name (have: ${!variants[*]})" >&2; exit 2; }
+  args=()
+  for entry in ${variants[$name]}; do
+    case $entry in
+      WORDINGS=*) args+=(--set "task.settings.templates=$(wordings "${entry#WORDINGS=}")") ;;
+      *) args+=(--set "$entry") ;;
+    esac
+  done
+  echo "== $name: ${variants[$name]:-the recipe as it is} ($seeds seeds)"
+  target/release/grpo train --config examples/configs/math_rl.toml "${args[@]}" \
+    --seeds "$seeds" --out "runs/study/$name" --resume
+done
+
+echo "== means over $seeds seeds (greedy pass@1, %); grpo − control with its 95% interval"
+python3 - "${order[@]}" <<'EOF'
+import json, sys
+def points(v):
+    return "–" if v is None else f"{100 * v:+.1f}"
+print("| variant | split | warmup | grpo | sft_control | grpo − control [95%] |")
+print("|---|---|---|---|---|---|")
+for name in sys.argv[1:]:
+    summary = json.load(open(f"runs/study/{name}/results.json"))
+    arms, diff = summary["arms"], summary["grpo_minus_control"]
+    for split in sorted(arms["grpo"]):
+        cell = lambda arm: f"{100 * arms[arm][split]['mean']:.1f}"
+        d = diff[split]
+        print(f"| {name} | {split} | {cell('warmup')} | {cell('grpo')} | {cell('sft_control')} "
+              f"| {points(d['mean'])} [{points(d['low'])}, {points(d['high'])}] |")
+EOF
