@@ -41,13 +41,17 @@ declare -A variants=(
   [default]=""
   [kl]="grpo.beta=0.04"
   [longer]="grpo.max_steps=300 grpo.learning_rate=1e-4"
+  [more_grpo]="grpo.max_steps=300"
+  [warmup_400]="sft.max_steps=400 grpo.max_steps=300"
   [dynamic_sampling]="grpo.dynamic_sampling=true"
+  [dynamic_sampling_300]="grpo.dynamic_sampling=true grpo.max_steps=300"
   [unlabelled_prompts]="task.labelled_rows=2000"
   [short_warmup]="sft.max_steps=200 grpo.max_steps=300"
   [wordings_24]="WORDINGS=24"
   [wordings_96]="WORDINGS=96"
 )
-order=(default kl longer dynamic_sampling unlabelled_prompts short_warmup wordings_24 wordings_96)
+order=(default kl longer more_grpo dynamic_sampling dynamic_sampling_300 unlabelled_prompts short_warmup warmup_400
+  wordings_24 wordings_96)
 [ $# -gt 0 ] && order=("$@")
 
 for name in "${order[@]}"; do
@@ -69,14 +73,27 @@ python3 - "${order[@]}" <<'EOF'
 import json, sys
 def points(v):
     return "–" if v is None else f"{100 * v:+.1f}"
+def flat_groups(name, seeds):
+    """Mean frac_reward_zero_std over every GRPO step of every seed: groups without signal."""
+    values = []
+    for k in range(seeds):
+        with open(f"runs/study/{name}/seed-{k}/grpo/metrics.jsonl") as lines:
+            values += [json.loads(l)["frac_reward_zero_std"] for l in lines if l.strip()]
+    return sum(values) / len(values)
 print("| variant | split | warmup | grpo | sft_control | grpo − control [95%] |")
 print("|---|---|---|---|---|---|")
+flat = {}
 for name in sys.argv[1:]:
     summary = json.load(open(f"runs/study/{name}/results.json"))
     arms, diff = summary["arms"], summary["grpo_minus_control"]
+    flat[name] = flat_groups(name, len(summary["seeds"]))
     for split in sorted(arms["grpo"]):
         cell = lambda arm: f"{100 * arms[arm][split]['mean']:.1f}"
         d = diff[split]
         print(f"| {name} | {split} | {cell('warmup')} | {cell('grpo')} | {cell('sft_control')} "
               f"| {points(d['mean'])} [{points(d['low'])}, {points(d['high'])}] |")
+print()
+print("GRPO groups with equal rewards (frac_reward_zero_std, mean over steps and seeds):")
+for name, value in flat.items():
+    print(f"  {name}: {value:.2f}")
 EOF
