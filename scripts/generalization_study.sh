@@ -68,11 +68,14 @@ for name in "${order[@]}"; do
     --seeds "$seeds" --out "runs/study/$name" --resume
 done
 
-echo "== means over $seeds seeds (greedy pass@1, %); grpo − control with its 95% interval"
+echo "== means over $seeds seeds (greedy pass@1, %); GRPO − control with its 95% interval; flat"
+echo "   groups: GRPO's groups of equal rewards (frac_reward_zero_std, over steps and seeds)"
 python3 - "${order[@]}" <<'EOF'
 import json, sys
-def points(v):
-    return "–" if v is None else f"{100 * v:+.1f}"
+def interval(d):
+    if d["low"] is None:
+        return f"{100 * d['mean']:+.1f}"
+    return f"{100 * d['mean']:+.1f} [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}]"
 def flat_groups(name, seeds):
     """Mean frac_reward_zero_std over every GRPO step of every seed: groups without signal."""
     values = []
@@ -80,20 +83,16 @@ def flat_groups(name, seeds):
         with open(f"runs/study/{name}/seed-{k}/grpo/metrics.jsonl") as lines:
             values += [json.loads(l)["frac_reward_zero_std"] for l in lines if l.strip()]
     return sum(values) / len(values)
-print("| variant | split | warmup | grpo | sft_control | grpo − control [95%] |")
-print("|---|---|---|---|---|---|")
-flat = {}
+splits = ["test", "ood_template", "ood_composition", "ood_length"]
+print("| variant | " + " | ".join(f"{s}: warm-up → GRPO / control" for s in splits)
+      + " | GRPO − control, test | GRPO − control, ood_template | flat groups |")
+print("|---" * (len(splits) + 4) + "|")
 for name in sys.argv[1:]:
     summary = json.load(open(f"runs/study/{name}/results.json"))
     arms, diff = summary["arms"], summary["grpo_minus_control"]
-    flat[name] = flat_groups(name, len(summary["seeds"]))
-    for split in sorted(arms["grpo"]):
-        cell = lambda arm: f"{100 * arms[arm][split]['mean']:.1f}"
-        d = diff[split]
-        print(f"| {name} | {split} | {cell('warmup')} | {cell('grpo')} | {cell('sft_control')} "
-              f"| {points(d['mean'])} [{points(d['low'])}, {points(d['high'])}] |")
-print()
-print("GRPO groups with equal rewards (frac_reward_zero_std, mean over steps and seeds):")
-for name, value in flat.items():
-    print(f"  {name}: {value:.2f}")
+    mean = lambda arm, split: f"{100 * arms[arm][split]['mean']:.1f}"
+    cells = [f"{mean('warmup', s)} → {mean('grpo', s)} / {mean('sft_control', s)}" for s in splits]
+    print(f"| {name} | " + " | ".join(cells)
+          + f" | {interval(diff['test'])} | {interval(diff['ood_template'])}"
+          + f" | {flat_groups(name, len(summary['seeds'])):.2f} |")
 EOF
