@@ -20,7 +20,7 @@ pub struct ExampleArgs {
     /// Start from this model directory instead of the config's model.
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Override `grpo.max_steps` (a quick look, or a plumbing check).
+    /// Override `grpo.max_steps` (a quick look, or a plumbing check): `--set grpo.max_steps=N`.
     #[arg(long)]
     pub grpo_steps: Option<usize>,
     /// Run the recipe this many times (seeds + 0, + 1, …) and print means with 95% intervals.
@@ -35,12 +35,12 @@ pub struct ExampleArgs {
 /// Parses [`ExampleArgs`], runs the recipe `text` (from `origin`), prints the results table.
 pub fn example_main(text: &str, origin: &str) -> anyhow::Result<()> {
     let args = ExampleArgs::parse();
-    let mut run = Run::from_str_with_overrides(text, origin, &args.overrides)?;
+    // As an override, so that the step count is validated and the saved run.toml says it.
+    let mut overrides = args.overrides;
+    overrides.extend(args.grpo_steps.map(|n| format!("grpo.max_steps={n}")));
+    let mut run = Run::from_str_with_overrides(text, origin, &overrides)?;
     if let Some(dir) = args.model {
         run.config.model.dir = Some(dir);
-    }
-    if let Some(steps) = args.grpo_steps {
-        run.config.grpo.max_steps = steps;
     }
     let out = args
         .out
