@@ -12,6 +12,7 @@ mod checkpoint;
 mod config;
 mod device;
 mod error;
+mod fused;
 mod language_model;
 mod logprobs;
 mod lora;

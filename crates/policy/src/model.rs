@@ -8,13 +8,13 @@ use std::path::Path;
 use burn::module::Module;
 use burn::nn::Initializer;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig};
-use burn::tensor::activation::{silu, softmax};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{DType, Device, FloatDType, Int, Tensor};
 
 use crate::cache::KvCache;
 use crate::config::LmConfig;
+use crate::fused;
 use crate::language_model::{LanguageModel, ModelCache};
 use crate::lora::LoraConfig;
 use crate::rope;
@@ -212,7 +212,7 @@ impl LanguageModel for CausalLm {
         }
         for (index, layer) in self.model.layers.iter().enumerate() {
             let attended = layer.self_attn.forward(
-                layer.input_layernorm.forward(x.clone()),
+                normalize(&layer.input_layernorm, x.clone()),
                 &rotary,
                 &mask,
                 cache,
@@ -220,11 +220,11 @@ impl LanguageModel for CausalLm {
                 adapters,
             );
             x = x + attended;
-            let normed = layer.post_attention_layernorm.forward(x.clone());
+            let normed = normalize(&layer.post_attention_layernorm, x.clone());
             x = x + layer.mlp.forward(normed, adapters);
         }
         cache.advance(seq);
-        self.model.norm.forward(x)
+        normalize(&self.model.norm, x)
     }
 
     /// The LM head: `[batch, seq, d_model]` → `[batch, seq, vocab]`.
@@ -329,7 +329,7 @@ impl Attention {
                     .reshape([batch, 1, group * seq, total])
             };
             let scores = q.matmul(k.swap_dims(2, 3)) + mask; // [batch, kv, group·seq, total]
-            softmax(scores, 3)
+            fused::softmax_last(scores)
                 .matmul(v) // [batch, kv, group·seq, hd]
                 .reshape([batch, h, seq, hd])
         }; // [batch, heads, seq, head_dim]
@@ -343,10 +343,15 @@ impl Attention {
 
 impl Mlp {
     fn forward(&self, x: Tensor<3>, adapters: bool) -> Tensor<3> {
-        let gate = silu(project(&self.gate_proj, x.clone(), adapters));
+        let gate = project(&self.gate_proj, x.clone(), adapters);
         let up = project(&self.up_proj, x, adapters);
-        project(&self.down_proj, gate * up, adapters)
+        project(&self.down_proj, fused::swiglu(gate, up), adapters)
     }
+}
+
+/// `norm(x)`, burn's `RmsNorm::forward` as one fused pass where the backend has it.
+fn normalize(norm: &RmsNorm, x: Tensor<3>) -> Tensor<3> {
+    fused::rms_norm(x, norm.gamma.val(), norm.epsilon)
 }
 
 /// A projection `[batch, seq, d_in]` → `[batch, seq, d_out]`: `x·W₀ + b`, plus the LoRA

@@ -1,0 +1,152 @@
+//! The fused operations on flex tensors, and their nodes in burn's autodiff graph: the forward
+//! runs the kernel and keeps what the backward reads (inputs, or the softmax's output); the
+//! backward runs the gradient kernel once and registers each tracked parent's gradient.
+
+use burn::backend::Flex;
+use burn::backend::TensorMetadata;
+use burn::backend::autodiff::Autodiff;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::tensor::Shape;
+
+use super::flex::{tensor as flex_tensor, values};
+use super::kernels;
+
+pub(super) fn swiglu_flex(gate: FlexTensor, up: &FlexTensor) -> FlexTensor {
+    let shape = gate.shape();
+    flex_tensor(kernels::swiglu(&values(&gate), &values(up)), shape)
+}
+
+pub(super) fn swiglu(
+    gate: FloatTensor<Autodiff<Flex>>,
+    up: FloatTensor<Autodiff<Flex>>,
+) -> FloatTensor<Autodiff<Flex>> {
+    #[derive(Debug)]
+    struct SwigluBackward;
+
+    impl Backward<Flex, 2> for SwigluBackward {
+        type State = (FlexTensor, FlexTensor);
+
+        fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let (gate, up) = ops.state;
+            let grad = grads.consume::<Flex>(&ops.node);
+            let (grad_gate, grad_up) =
+                kernels::swiglu_backward(&values(&gate), &values(&up), &values(&grad));
+            let [gate_node, up_node] = ops.parents;
+            if let Some(node) = gate_node {
+                grads.register::<Flex>(node.id, flex_tensor(grad_gate, gate.shape()));
+            }
+            if let Some(node) = up_node {
+                grads.register::<Flex>(node.id, flex_tensor(grad_up, up.shape()));
+            }
+        }
+    }
+
+    let output = swiglu_flex(gate.primitive().clone(), up.primitive());
+    match SwigluBackward
+        .prepare::<NoCheckpointing>([gate.node(), up.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let state = (gate.into_primitive(), up.into_primitive());
+            prep.finish(state, output)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    }
+}
+
+/// `(y, r)`: the normalised rows and each row's `1/rms`, `[rows]`.
+pub(super) fn rms_norm_flex(
+    x: &FlexTensor,
+    gamma: &FlexTensor,
+    epsilon: f64,
+) -> (FlexTensor, Vec<f32>) {
+    let (y, inverse_rms) = kernels::rms_norm(&values(x), &values(gamma), epsilon);
+    (flex_tensor(y, x.shape()), inverse_rms)
+}
+
+pub(super) fn rms_norm(
+    x: FloatTensor<Autodiff<Flex>>,
+    gamma: FloatTensor<Autodiff<Flex>>,
+    epsilon: f64,
+) -> FloatTensor<Autodiff<Flex>> {
+    #[derive(Debug)]
+    struct RmsNormBackward;
+
+    impl Backward<Flex, 2> for RmsNormBackward {
+        type State = (FlexTensor, FlexTensor, Vec<f32>);
+
+        fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let (x, gamma, inverse_rms) = ops.state;
+            let grad = grads.consume::<Flex>(&ops.node);
+            let (grad_x, grad_gamma) = kernels::rms_norm_backward(
+                &values(&x),
+                &values(&gamma),
+                &inverse_rms,
+                &values(&grad),
+            );
+            let [x_node, gamma_node] = ops.parents;
+            if let Some(node) = x_node {
+                grads.register::<Flex>(node.id, flex_tensor(grad_x, x.shape()));
+            }
+            if let Some(node) = gamma_node {
+                grads.register::<Flex>(node.id, flex_tensor(grad_gamma, gamma.shape()));
+            }
+        }
+    }
+
+    let (output, inverse_rms) = rms_norm_flex(x.primitive(), gamma.primitive(), epsilon);
+    match RmsNormBackward
+        .prepare::<NoCheckpointing>([x.node(), gamma.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let state = (x.into_primitive(), gamma.into_primitive(), inverse_rms);
+            prep.finish(state, output)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    }
+}
+
+pub(super) fn softmax_last_flex(x: &FlexTensor) -> FlexTensor {
+    let shape = x.shape();
+    let n = shape[shape.num_dims() - 1];
+    flex_tensor(kernels::softmax(&values(x), n), shape)
+}
+
+pub(super) fn softmax_last(x: FloatTensor<Autodiff<Flex>>) -> FloatTensor<Autodiff<Flex>> {
+    #[derive(Debug)]
+    struct SoftmaxBackward;
+
+    impl Backward<Flex, 1> for SoftmaxBackward {
+        type State = FlexTensor;
+
+        fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let output = ops.state;
+            let grad = grads.consume::<Flex>(&ops.node);
+            let [x_node] = ops.parents;
+            if let Some(node) = x_node {
+                let shape: Shape = output.shape();
+                let n = shape[shape.num_dims() - 1];
+                let grad_x = kernels::softmax_backward(&values(&output), &values(&grad), n);
+                grads.register::<Flex>(node.id, flex_tensor(grad_x, shape));
+            }
+        }
+    }
+
+    let output = softmax_last_flex(x.primitive());
+    match SoftmaxBackward
+        .prepare::<NoCheckpointing>([x.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(output.clone(), output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    }
+}

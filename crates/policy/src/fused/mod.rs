@@ -1,0 +1,148 @@
+//! Fused element-wise operations for the flex backend, each with its own backward.
+//!
+//! burn composes SwiGLU, RMSNorm and the softmax's backward out of primitives: under autodiff
+//! each primitive is a pass over the tensor, a fresh allocation and a node in the graph, and
+//! the sigmoid is computed again in the backward. On the CPU these passes run on one thread
+//! each, while the matrix products use all cores. Here each is one pass forward and one
+//! backward ([`kernels`]), registered with burn's autodiff as one node (`autodiff`).
+//!
+//! The functions take and return ordinary tensors. On a flex device in f32 (with autodiff or
+//! without; not under gradient checkpointing, whose recomputation these nodes do not take part
+//! in) they run the fused kernels; on every other device and dtype they run burn's own
+//! composition, so ndarray, wgpu and a remote worker compute what they did before. `tests`
+//! checks each against that composition and against central finite differences.
+
+#[cfg(feature = "flex")]
+mod autodiff;
+#[cfg(feature = "flex")]
+mod kernels;
+
+use burn::tensor::Tensor;
+use burn::tensor::activation::{silu, softmax};
+
+/// `silu(gate) · up`, SwiGLU's gated product (Shazeer 2020, eq. 6), element-wise over equal
+/// shapes.
+pub fn swiglu<const D: usize>(gate: Tensor<D>, up: Tensor<D>) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    match flex::route(&[&gate, &up]) {
+        flex::Route::Plain => {
+            return flex::from_plain(autodiff::swiglu_flex(flex::plain(gate), &flex::plain(up)));
+        }
+        flex::Route::Autodiff => {
+            return flex::from_tracked(autodiff::swiglu(flex::tracked(gate), flex::tracked(up)));
+        }
+        flex::Route::Composed => {}
+    }
+    silu(gate) * up
+}
+
+/// RMSNorm over the last axis: `x / √(mean(x²) + ε) · γ` (Zhang & Sennrich 2019, eq. 4), as
+/// burn's `RmsNorm::forward`. `x`: `[.., d]`, `gamma`: `[d]`.
+pub fn rms_norm<const D: usize>(x: Tensor<D>, gamma: Tensor<1>, epsilon: f64) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    if gamma.dtype() == burn::tensor::DType::F32 {
+        match flex::route(&[&x]) {
+            flex::Route::Plain => {
+                let x = flex::plain(x);
+                let gamma = flex::plain(gamma);
+                return flex::from_plain(autodiff::rms_norm_flex(&x, &gamma, epsilon).0);
+            }
+            flex::Route::Autodiff => {
+                let out = autodiff::rms_norm(flex::tracked(x), flex::tracked(gamma), epsilon);
+                return flex::from_tracked(out);
+            }
+            flex::Route::Composed => {}
+        }
+    }
+    let rms = (x.clone().square().mean_dim(D - 1) + epsilon).sqrt();
+    (x / rms) * gamma.unsqueeze()
+}
+
+/// `softmax(x)` over the last axis: one pass whose `exp` vectorises (flex's own fused softmax
+/// calls the C library's per element), and a backward of one pass, `y ⊙ (dy − Σ dy·y)`,
+/// instead of the decomposition's five.
+pub fn softmax_last<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    match flex::route(&[&x]) {
+        flex::Route::Plain => {
+            return flex::from_plain(autodiff::softmax_last_flex(&flex::plain(x)));
+        }
+        flex::Route::Autodiff => {
+            return flex::from_tracked(autodiff::softmax_last(flex::tracked(x)));
+        }
+        flex::Route::Composed => {}
+    }
+    softmax(x, D - 1)
+}
+
+/// Moving tensors between burn's `Tensor` and flex's primitives.
+#[cfg(feature = "flex")]
+mod flex {
+    use std::borrow::Cow;
+
+    use burn::backend::Flex;
+    use burn::backend::autodiff::Autodiff;
+    use burn::backend::flex::FlexTensor;
+    use burn::backend::tensor::FloatTensor;
+    use burn::tensor::{DType, Device, GradientCheckpointingStrategy, Shape, Tensor, TensorData};
+
+    /// Where an operation on some tensors runs.
+    pub enum Route {
+        /// Flex tensors, no autodiff: the kernel.
+        Plain,
+        /// Flex tensors under autodiff without checkpointing: the kernel and its backward.
+        Autodiff,
+        /// Anything else: burn's composition.
+        Composed,
+    }
+
+    pub fn route<const D: usize>(tensors: &[&Tensor<D>]) -> Route {
+        let device = tensors[0].device();
+        if tensors.iter().any(|t| t.dtype() != DType::F32)
+            || device.clone().inner() != Device::flex()
+        {
+            return Route::Composed;
+        }
+        if !device.is_autodiff() {
+            return Route::Plain;
+        }
+        match device.gradient_checkpointing_strategy() {
+            Some(GradientCheckpointingStrategy::Disabled) | None => Route::Autodiff,
+            Some(_) => Route::Composed,
+        }
+    }
+
+    pub fn plain<const D: usize>(t: Tensor<D>) -> FlexTensor {
+        t.try_into_primitive::<Flex>()
+            .expect("routed as a flex tensor")
+    }
+
+    pub fn tracked<const D: usize>(t: Tensor<D>) -> FloatTensor<Autodiff<Flex>> {
+        t.try_into_primitive::<Autodiff<Flex>>()
+            .expect("routed as a flex autodiff tensor")
+    }
+
+    pub fn from_plain<const D: usize>(t: FlexTensor) -> Tensor<D> {
+        Tensor::from_primitive::<Flex>(t)
+    }
+
+    pub fn from_tracked<const D: usize>(t: FloatTensor<Autodiff<Flex>>) -> Tensor<D> {
+        Tensor::from_primitive::<Autodiff<Flex>>(t)
+    }
+
+    /// A flex tensor's values in row-major order (a copy only when it is a strided view).
+    pub fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
+        match t.as_slice::<f32>() {
+            Some(slice) => Cow::Borrowed(slice),
+            None => Cow::Owned(t.to_contiguous().as_slice::<f32>().unwrap().to_vec()),
+        }
+    }
+
+    /// A new contiguous flex tensor.
+    pub fn tensor(values: Vec<f32>, shape: Shape) -> FlexTensor {
+        FlexTensor::from_data(TensorData::new(values, shape))
+    }
+}
+
+#[cfg(all(test, feature = "flex"))]
+mod tests;

@@ -1,0 +1,233 @@
+//! Each fused operation against burn's composition of the same formula (values and gradients,
+//! with autodiff and without) and its gradients against central finite differences.
+
+use burn::tensor::activation::{silu, softmax};
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
+
+use super::{rms_norm, softmax_last, swiglu};
+
+fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::random(shape, Distribution::Normal(0.0, 1.5), device)
+}
+
+fn close(actual: &Tensor<1>, expected: &Tensor<1>, tolerance: f32, what: &str) {
+    let a = actual.to_data().try_into_vec::<f32>().unwrap();
+    let e = expected.to_data().try_into_vec::<f32>().unwrap();
+    assert_eq!(a.len(), e.len(), "{what}: sizes differ");
+    for (i, (a, e)) in a.iter().zip(&e).enumerate() {
+        let scale = e.abs().max(1.0);
+        assert!(
+            (a - e).abs() <= tolerance * scale,
+            "{what}[{i}]: fused {a}, reference {e}"
+        );
+    }
+}
+
+fn flat<const D: usize>(t: Tensor<D>) -> Tensor<1> {
+    let n = t.shape().num_elements();
+    t.reshape([n])
+}
+
+/// A random weighting, so that the loss `Σ w·f(x)` has a gradient that is no constant.
+fn weighted<const D: usize>(out: Tensor<D>, weights: &Tensor<D>) -> Tensor<1> {
+    (out * weights.clone()).sum()
+}
+
+/// `f` and `reference` agree in value, and their gradients with respect to every input agree,
+/// on flex with autodiff.
+fn same_as_composition<const D: usize, const N: usize>(
+    shapes: [Vec<usize>; N],
+    f: impl Fn(&[Tensor<D>; N]) -> Tensor<D>,
+    reference: impl Fn(&[Tensor<D>; N]) -> Tensor<D>,
+    what: &str,
+) {
+    let device = Device::flex().autodiff();
+    let inputs: [Tensor<D>; N] = shapes.map(|shape| {
+        let dims: [usize; D] = shape.try_into().unwrap();
+        random(dims, &device)
+    });
+    let fused_inputs = inputs.clone().map(|t| t.require_grad());
+    let reference_inputs = inputs.clone().map(|t| t.require_grad());
+    let fused = f(&fused_inputs);
+    let expected = reference(&reference_inputs);
+    let weights = random(expected.dims(), &device);
+    close(&flat(fused.clone()), &flat(expected.clone()), 1e-5, what);
+
+    let fused_grads = weighted(fused, &weights).backward();
+    let reference_grads = weighted(expected, &weights).backward();
+    for (i, (a, b)) in fused_inputs.iter().zip(&reference_inputs).enumerate() {
+        let a = a.grad(&fused_grads).expect("fused gradient");
+        let b = b.grad(&reference_grads).expect("reference gradient");
+        close(&flat(a), &flat(b), 1e-5, &format!("{what}: ∂/∂input {i}"));
+    }
+
+    // Without autodiff, on plain flex tensors: the same values.
+    let plain = Device::flex();
+    let inputs = inputs.map(|t| Tensor::from_data(t.to_data(), &plain));
+    close(&flat(f(&inputs)), &flat(reference(&inputs)), 1e-5, what);
+}
+
+/// The autodiff gradient of `Σ w·f(x)` against central differences `(L(x+h) − L(x−h)) / 2h`
+/// in every coordinate of every input.
+fn matches_finite_differences<const D: usize, const N: usize>(
+    shapes: [Vec<usize>; N],
+    f: impl Fn(&[Tensor<D>; N]) -> Tensor<D>,
+    what: &str,
+) {
+    let device = Device::flex().autodiff();
+    let inputs: [Tensor<D>; N] = shapes.map(|shape| {
+        let dims: [usize; D] = shape.try_into().unwrap();
+        random(dims, &device)
+    });
+    let tracked = inputs.clone().map(|t| t.require_grad());
+    let out = f(&tracked);
+    let weights = random(out.dims(), &device);
+    let grads = weighted(out, &weights).backward();
+    let loss = |inputs: &[Tensor<D>; N]| -> f64 {
+        weighted(f(inputs), &weights).into_scalar::<f32>() as f64
+    };
+    let h = 1e-2f32;
+    for (which, input) in inputs.iter().enumerate() {
+        let analytic = tracked[which]
+            .grad(&grads)
+            .unwrap()
+            .to_data()
+            .try_into_vec::<f32>()
+            .unwrap();
+        let values = input.to_data().try_into_vec::<f32>().unwrap();
+        for (i, &g) in analytic.iter().enumerate() {
+            let shifted = |delta: f32| {
+                let mut moved = values.clone();
+                moved[i] += delta;
+                let mut inputs = inputs.clone();
+                inputs[which] = Tensor::from_data(TensorData::new(moved, input.shape()), &device);
+                loss(&inputs)
+            };
+            let numeric = (shifted(h) - shifted(-h)) / (2.0 * h as f64);
+            assert!(
+                (numeric - g as f64).abs() <= 2e-2 * numeric.abs().max(1.0),
+                "{what}: ∂/∂input {which}[{i}] analytic {g}, central difference {numeric}"
+            );
+        }
+    }
+}
+
+#[test]
+fn swiglu_is_silu_of_the_gate_times_up() {
+    let shapes = || [vec![3, 5, 7], vec![3, 5, 7]];
+    same_as_composition(
+        shapes(),
+        |[g, u]: &[Tensor<3>; 2]| swiglu(g.clone(), u.clone()),
+        |[g, u]: &[Tensor<3>; 2]| silu(g.clone()) * u.clone(),
+        "swiglu",
+    );
+    matches_finite_differences(
+        shapes(),
+        |[g, u]: &[Tensor<3>; 2]| swiglu(g.clone(), u.clone()),
+        "swiglu",
+    );
+}
+
+#[test]
+fn rms_norm_is_burns_rms_norm() {
+    let epsilon = 1e-6;
+    let reference = |[x, gamma]: &[Tensor<2>; 2]| {
+        // burn's RmsNorm::forward, with γ as a row
+        let rms = (x.clone().square().mean_dim(1) + epsilon).sqrt();
+        (x.clone() / rms) * gamma.clone()
+    };
+    let fused = |[x, gamma]: &[Tensor<2>; 2]| {
+        let [_, d] = gamma.dims();
+        rms_norm(x.clone(), gamma.clone().reshape([d]), epsilon)
+    };
+    same_as_composition([vec![6, 16], vec![1, 16]], fused, reference, "rms_norm");
+    matches_finite_differences([vec![3, 8], vec![1, 8]], fused, "rms_norm");
+}
+
+#[test]
+fn rms_norm_reads_a_strided_view() {
+    let device = Device::flex();
+    let x = random([4, 6], &device);
+    let gamma = random([4], &device);
+    let view = x.clone().transpose(); // [6, 4], not contiguous
+    let expected = {
+        let rms = (view.clone().square().mean_dim(1) + 1e-5).sqrt();
+        (view.clone() / rms) * gamma.clone().unsqueeze()
+    };
+    close(
+        &flat(rms_norm(view, gamma, 1e-5)),
+        &flat(expected),
+        1e-5,
+        "rms_norm of a transposed view",
+    );
+}
+
+#[test]
+fn softmax_backward_is_the_softmax_jacobian() {
+    let shapes = || [vec![2, 3, 4, 9]];
+    same_as_composition(
+        shapes(),
+        |[x]: &[Tensor<4>; 1]| softmax_last(x.clone()),
+        |[x]: &[Tensor<4>; 1]| softmax(x.clone(), 3),
+        "softmax",
+    );
+    matches_finite_differences(
+        shapes(),
+        |[x]: &[Tensor<4>; 1]| softmax_last(x.clone()),
+        "softmax",
+    );
+}
+
+#[test]
+fn a_masked_softmax_is_burns_and_its_masked_entries_are_zero() {
+    let device = Device::flex();
+    let scores = random([2, 3, 5], &device);
+    // A causal mask: entry j of row i is −∞ above the diagonal.
+    let mask: Vec<f32> = (0..2 * 3 * 5)
+        .map(|at| {
+            if at % 5 > (at / 5) % 3 {
+                f32::NEG_INFINITY
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let masked = scores + Tensor::from_data(TensorData::new(mask.clone(), [2, 3, 5]), &device);
+    let fused = flat(softmax_last(masked.clone()));
+    close(&fused, &flat(softmax(masked, 2)), 1e-5, "masked softmax");
+    let fused = fused.into_data().try_into_vec::<f32>().unwrap();
+    for (p, m) in fused.iter().zip(&mask) {
+        assert!(*m == 0.0 || *p == 0.0, "a masked entry has probability {p}");
+    }
+}
+
+#[test]
+fn flex_f32_tensors_take_the_kernels_and_others_the_composition() {
+    use super::flex::{Route, route};
+    let on = |device: &Device| random([2, 3], device);
+    assert!(matches!(route(&[&on(&Device::flex())]), Route::Plain));
+    assert!(matches!(
+        route(&[&on(&Device::flex().autodiff())]),
+        Route::Autodiff
+    ));
+    let checkpointed = Device::flex().autodiff().gradient_checkpointing();
+    assert!(matches!(route(&[&on(&checkpointed)]), Route::Composed));
+    let half = on(&Device::flex()).cast(burn::tensor::FloatDType::F16);
+    assert!(matches!(route(&[&half]), Route::Composed));
+    #[cfg(feature = "ndarray")]
+    #[allow(deprecated)]
+    {
+        assert!(matches!(route(&[&on(&Device::ndarray())]), Route::Composed));
+    }
+}
+
+#[test]
+fn a_half_precision_tensor_runs_the_composition() {
+    // A half-precision flex tensor is routed to burn's composition (the kernels are f32).
+    let device = Device::flex();
+    let g = random([2, 3], &device);
+    let u = random([2, 3], &device);
+    let half = |t: &Tensor<2>| t.clone().cast(burn::tensor::FloatDType::F16);
+    let fused = swiglu(half(&g), half(&u)).cast(burn::tensor::FloatDType::F32);
+    close(&flat(fused), &flat(silu(g) * u), 1e-2, "swiglu in f16");
+}
