@@ -288,9 +288,9 @@ impl Attention {
         // [batch, seq, heads·head_dim] → [batch, heads, seq, head_dim]
         let split = |t: Tensor<3>, heads: usize| t.reshape([batch, seq, heads, hd]).swap_dims(1, 2);
         let (cos, sin) = &rotary.queries;
-        let q = rope::apply(split(project(&self.q_proj, x.clone()), h), cos, sin); // q/√d
+        let q = fused::rotary(project(&self.q_proj, x.clone()), h, cos, sin); // q/√d
         let (cos, sin) = &rotary.keys;
-        let k = rope::apply(split(project(&self.k_proj, x.clone()), kv), cos, sin);
+        let k = fused::rotary(project(&self.k_proj, x.clone()), kv, cos, sin);
         let v = split(project(&self.v_proj, x), kv);
         let (k, v) = cache.extend(layer, k, v); // [batch, kv_heads, total, head_dim]
         let total = k.dims()[2];

@@ -150,3 +150,61 @@ pub(super) fn softmax_last(x: FloatTensor<Autodiff<Flex>>) -> FloatTensor<Autodi
         OpsKind::UnTracked(prep) => prep.finish(output),
     }
 }
+
+/// The rotary tables `[batch, 1, seq, head_dim]` and the projection's
+/// `[batch, seq, heads, head_dim]`, as [`kernels::rotary`] takes them.
+#[derive(Clone, Debug)]
+pub(super) struct RotaryTables {
+    pub cos: FlexTensor,
+    pub signed_sin: FlexTensor,
+    pub dims: [usize; 4],
+}
+
+pub(super) fn rotary_flex(x: &FlexTensor, tables: &RotaryTables) -> FlexTensor {
+    let [batch, seq, heads, head_dim] = tables.dims;
+    let out = kernels::rotary(
+        &values(x),
+        &values(&tables.cos),
+        &values(&tables.signed_sin),
+        tables.dims,
+    );
+    flex_tensor(out, Shape::new([batch, heads, seq, head_dim]))
+}
+
+pub(super) fn rotary(
+    x: FloatTensor<Autodiff<Flex>>,
+    tables: RotaryTables,
+) -> FloatTensor<Autodiff<Flex>> {
+    #[derive(Debug)]
+    struct RotaryBackward;
+
+    impl Backward<Flex, 1> for RotaryBackward {
+        type State = (RotaryTables, Shape);
+
+        fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let (tables, input_shape) = ops.state;
+            let grad = grads.consume::<Flex>(&ops.node);
+            let [x_node] = ops.parents;
+            if let Some(node) = x_node {
+                let grad_x = kernels::rotary_backward(
+                    &values(&grad),
+                    &values(&tables.cos),
+                    &values(&tables.signed_sin),
+                    tables.dims,
+                );
+                grads.register::<Flex>(node.id, flex_tensor(grad_x, input_shape));
+            }
+        }
+    }
+
+    let output = rotary_flex(x.primitive(), &tables);
+    let input_shape = x.primitive().shape();
+    match RotaryBackward
+        .prepare::<NoCheckpointing>([x.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish((tables, input_shape), output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    }
+}

@@ -75,6 +75,93 @@ pub fn swiglu_backward(gate: &[f32], up: &[f32], grad: &[f32]) -> (Vec<f32>, Vec
     (grad_gate, grad_up)
 }
 
+/// Rotary position embedding in Hugging Face's rotate-half layout, with the heads moved
+/// ahead of the positions: `x` is a projection's output `[batch, seq, heads, head_dim]`, the
+/// result `[batch, heads, seq, head_dim]` is `x·cos + swap_halves(x)·signed_sin` (RoFormer
+/// eq. 34; `rope.rs` explains the signed table). `cos`, `signed_sin`: `[batch, seq, head_dim]`.
+pub fn rotary(
+    x: &[f32],
+    cos: &[f32],
+    signed_sin: &[f32],
+    [batch, seq, heads, head_dim]: [usize; 4],
+) -> Vec<f32> {
+    let half = head_dim / 2;
+    assert!(
+        x.len() == batch * seq * heads * head_dim && cos.len() == batch * seq * head_dim,
+        "rotary: sizes differ"
+    );
+    let mut out = Vec::with_capacity(x.len());
+    for b in 0..batch {
+        for h in 0..heads {
+            for s in 0..seq {
+                let row = &x[((b * seq + s) * heads + h) * head_dim..][..head_dim];
+                let table = (b * seq + s) * head_dim;
+                let (c, sn) = (&cos[table..][..head_dim], &signed_sin[table..][..head_dim]);
+                let (first, second) = row.split_at(half);
+                out.extend(rotate_half_row(first, second, &c[..half], &sn[..half]));
+                out.extend(rotate_half_row(second, first, &c[half..], &sn[half..]));
+            }
+        }
+    }
+    out
+}
+
+/// One half of a rotated row: `own·cos + other·sin`, element-wise.
+fn rotate_half_row<'a>(
+    own: &'a [f32],
+    other: &'a [f32],
+    cos: &'a [f32],
+    sin: &'a [f32],
+) -> impl Iterator<Item = f32> + 'a {
+    own.iter()
+        .zip(other)
+        .zip(cos.iter().zip(sin))
+        .map(|((&a, &b), (&c, &s))| a * c + b * s)
+}
+
+/// The gradient of [`rotary`] with respect to `x`, `[batch, seq, heads, head_dim]`, from
+/// `∂L/∂y` `[batch, heads, seq, head_dim]`: output `i` reads input `i` (times `cos_i`) and
+/// input `swap(i)` (times `sin_i`), so `∂L/∂x_j = dy_j·cos_j + dy_swap(j)·sin_swap(j)`.
+pub fn rotary_backward(
+    grad: &[f32],
+    cos: &[f32],
+    signed_sin: &[f32],
+    [batch, seq, heads, head_dim]: [usize; 4],
+) -> Vec<f32> {
+    let half = head_dim / 2;
+    assert!(
+        grad.len() == batch * seq * heads * head_dim && cos.len() == batch * seq * head_dim,
+        "rotary_backward: sizes differ"
+    );
+    let mut out = Vec::with_capacity(grad.len());
+    for b in 0..batch {
+        for s in 0..seq {
+            let table = (b * seq + s) * head_dim;
+            let (c, sn) = (&cos[table..][..head_dim], &signed_sin[table..][..head_dim]);
+            for h in 0..heads {
+                let dy = &grad[((b * heads + h) * seq + s) * head_dim..][..head_dim];
+                let (first, second) = dy.split_at(half);
+                let (sin_first, sin_second) = sn.split_at(half);
+                out.extend(
+                    first
+                        .iter()
+                        .zip(second)
+                        .zip(c[..half].iter().zip(sin_second))
+                        .map(|((&own, &other), (&cos, &sin))| own * cos + other * sin),
+                );
+                out.extend(
+                    second
+                        .iter()
+                        .zip(first)
+                        .zip(c[half..].iter().zip(sin_first))
+                        .map(|((&own, &other), (&cos, &sin))| own * cos + other * sin),
+                );
+            }
+        }
+    }
+    out
+}
+
 /// RMSNorm over rows of `gamma.len()` (Zhang & Sennrich 2019, eq. 4):
 /// `y = x · r · γ` with `r = 1/√(mean(x²) + ε)`. Returns `y` and each row's `r`, which the
 /// backward needs.

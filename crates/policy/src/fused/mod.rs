@@ -75,6 +75,41 @@ pub fn softmax_last<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     softmax(x, D - 1)
 }
 
+/// A projection's output `[batch, seq, heads·head_dim]` split into heads and rotated:
+/// `[batch, heads, seq, head_dim]`, as `rope::apply(x.reshape([b, s, heads, hd]).swap_dims(1,
+/// 2), cos, signed_sin)`, in one pass that also makes the heads contiguous (the composition
+/// copies the transposed view once and makes five passes more, forward and backward).
+/// `cos`, `signed_sin`: `[batch, 1, seq, head_dim]` ([`crate::rope::tables`]).
+pub fn rotary(x: Tensor<3>, heads: usize, cos: &Tensor<4>, signed_sin: &Tensor<4>) -> Tensor<4> {
+    let [batch, seq, width] = x.dims();
+    let head_dim = width / heads;
+    #[cfg(feature = "flex")]
+    if cos.dtype() == burn::tensor::DType::F32 && signed_sin.dtype() == burn::tensor::DType::F32 {
+        let dims = [batch, seq, heads, head_dim];
+        match flex::route(&[&x]) {
+            flex::Route::Plain => {
+                let tables = autodiff::RotaryTables {
+                    cos: flex::plain(cos.clone()),
+                    signed_sin: flex::plain(signed_sin.clone()),
+                    dims,
+                };
+                return flex::from_plain(autodiff::rotary_flex(&flex::plain(x), &tables));
+            }
+            flex::Route::Autodiff => {
+                let tables = autodiff::RotaryTables {
+                    cos: flex::tracked(cos.clone()).into_primitive(),
+                    signed_sin: flex::tracked(signed_sin.clone()).into_primitive(),
+                    dims,
+                };
+                return flex::from_tracked(autodiff::rotary(flex::tracked(x), tables));
+            }
+            flex::Route::Composed => {}
+        }
+    }
+    let heads_first = x.reshape([batch, seq, heads, head_dim]).swap_dims(1, 2);
+    crate::rope::apply(heads_first, cos, signed_sin)
+}
+
 /// Moving tensors between burn's `Tensor` and flex's primitives.
 #[cfg(feature = "flex")]
 mod flex {

@@ -4,7 +4,7 @@
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
-use super::{rms_norm, softmax_last, swiglu};
+use super::{rms_norm, rotary, softmax_last, swiglu};
 
 fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
     Tensor::random(shape, Distribution::Normal(0.0, 1.5), device)
@@ -175,6 +175,44 @@ fn softmax_backward_is_the_softmax_jacobian() {
         shapes(),
         |[x]: &[Tensor<4>; 1]| softmax_last(x.clone()),
         "softmax",
+    );
+}
+
+/// `x` `[batch, seq, heads·head_dim]` rotated by tables for positions 3, 4, … (and 7, 8, …
+/// in the second row, as a left-padded batch has), on `x`'s device.
+fn rotated(x: &Tensor<3>, heads: usize, fused: bool) -> Tensor<4> {
+    let [batch, seq, width] = x.dims();
+    let positions: Vec<usize> = (0..batch)
+        .flat_map(|b| (0..seq).map(move |s| 3 + 4 * b + s))
+        .collect();
+    let (cos, sin) = crate::rope::tables(&positions, batch, width / heads, 10_000.0, &x.device());
+    if fused {
+        rotary(x.clone(), heads, &cos, &sin)
+    } else {
+        let heads_first = x
+            .clone()
+            .reshape([batch, seq, heads, width / heads])
+            .swap_dims(1, 2);
+        crate::rope::apply(heads_first, &cos, &sin)
+    }
+}
+
+#[test]
+fn rotary_is_rope_of_the_heads() {
+    let as_4d = |t: Tensor<4>| {
+        let [a, b, c, d] = t.dims();
+        t.reshape([a, b, c * d])
+    };
+    same_as_composition(
+        [vec![2, 3, 12]],
+        |[x]: &[Tensor<3>; 1]| as_4d(rotated(x, 3, true)),
+        |[x]: &[Tensor<3>; 1]| as_4d(rotated(x, 3, false)),
+        "rotary",
+    );
+    matches_finite_differences(
+        [vec![2, 2, 8]],
+        |[x]: &[Tensor<3>; 1]| as_4d(rotated(x, 2, true)),
+        "rotary",
     );
 }
 
