@@ -16,7 +16,7 @@ fn exp(x: f32) -> f32 {
     const LN_2_LOW: f32 = -2.121_944_4e-4;
     // Adding 1.5·2²³ rounds to the nearest integer in the default rounding mode.
     const ROUND: f32 = 12_582_912.0;
-    let clamped = x.max(-87.3).min(88.3);
+    let clamped = x.clamp(-87.3, 88.3);
     // `t`'s low mantissa bits hold `n` as an integer, `t − ROUND` holds it as a float.
     let t = clamped * LOG2_E + ROUND;
     let n = t - ROUND;
@@ -168,7 +168,7 @@ pub fn rotary_backward(
 pub fn rms_norm(x: &[f32], gamma: &[f32], epsilon: f64) -> (Vec<f32>, Vec<f32>) {
     let d = gamma.len();
     assert!(
-        d > 0 && x.len() % d == 0,
+        d > 0 && x.len().is_multiple_of(d),
         "rms_norm: rows are not of the weight's size"
     );
     let mut y = Vec::with_capacity(x.len());
@@ -223,7 +223,10 @@ pub fn rms_norm_backward(
 /// overflows). Masked entries (−∞) come out exactly 0. A row must hold one finite entry, as
 /// every row of the causal mask does (a position always sees itself).
 pub fn softmax(x: &[f32], n: usize) -> Vec<f32> {
-    assert!(n > 0 && x.len() % n == 0, "softmax: rows are not of size n");
+    assert!(
+        n > 0 && x.len().is_multiple_of(n),
+        "softmax: rows are not of size n"
+    );
     let mut y: Vec<f32> = Vec::with_capacity(x.len());
     for row in x.chunks_exact(n) {
         let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
@@ -240,7 +243,7 @@ pub fn softmax(x: &[f32], n: usize) -> Vec<f32> {
 /// `∂L/∂x = y ⊙ (dy − Σ_j dy_j·y_j)` (the softmax Jacobian `diag(y) − y·yᵀ`).
 pub fn softmax_backward(output: &[f32], grad: &[f32], n: usize) -> Vec<f32> {
     assert!(
-        n > 0 && output.len() == grad.len() && output.len() % n == 0,
+        n > 0 && output.len() == grad.len() && output.len().is_multiple_of(n),
         "softmax_backward: sizes differ"
     );
     let mut grad_x = Vec::with_capacity(output.len());
@@ -280,6 +283,7 @@ mod tests {
     #[test]
     fn exp_saturates_instead_of_overflowing() {
         assert_eq!(exp(f32::NEG_INFINITY), 0.0);
+        assert!(exp(f32::NAN).is_nan());
         assert_eq!(exp(-1000.0), 0.0);
         assert!(exp(-87.0) > 0.0);
         assert!(exp(1000.0).is_finite() && exp(1000.0) > 2e38);

@@ -1,10 +1,11 @@
 //! Fused element-wise operations for the flex backend, each with its own backward.
 //!
-//! burn composes SwiGLU, RMSNorm and the softmax's backward out of primitives: under autodiff
-//! each primitive is a pass over the tensor, a fresh allocation and a node in the graph, and
-//! the sigmoid is computed again in the backward. On the CPU these passes run on one thread
-//! each, while the matrix products use all cores. Here each is one pass forward and one
-//! backward ([`kernels`]), registered with burn's autodiff as one node (`autodiff`).
+//! burn composes SwiGLU, RMSNorm, the rotary embedding and the softmax's backward out of
+//! primitives: under autodiff each primitive is a pass over the tensor, a fresh allocation and
+//! a node in the graph, and the sigmoid is computed again in the backward. On the CPU these
+//! passes run on one thread each, while the matrix products use all cores. Here each is one
+//! pass forward and one backward ([`kernels`]), registered with burn's autodiff as one node
+//! (`ops`).
 //!
 //! The functions take and return ordinary tensors. On a flex device in f32 (with autodiff or
 //! without; not under gradient checkpointing, whose recomputation these nodes do not take part
@@ -13,9 +14,9 @@
 //! checks each against that composition and against central finite differences.
 
 #[cfg(feature = "flex")]
-mod autodiff;
-#[cfg(feature = "flex")]
 mod kernels;
+#[cfg(feature = "flex")]
+mod ops;
 
 use burn::tensor::Tensor;
 use burn::tensor::activation::{silu, softmax};
@@ -26,10 +27,10 @@ pub fn swiglu<const D: usize>(gate: Tensor<D>, up: Tensor<D>) -> Tensor<D> {
     #[cfg(feature = "flex")]
     match flex::route(&[&gate, &up]) {
         flex::Route::Plain => {
-            return flex::from_plain(autodiff::swiglu_flex(flex::plain(gate), &flex::plain(up)));
+            return flex::from_plain(ops::swiglu_flex(&flex::plain(gate), &flex::plain(up)));
         }
         flex::Route::Autodiff => {
-            return flex::from_tracked(autodiff::swiglu(flex::tracked(gate), flex::tracked(up)));
+            return flex::from_tracked(ops::swiglu(flex::tracked(gate), flex::tracked(up)));
         }
         flex::Route::Composed => {}
     }
@@ -45,10 +46,10 @@ pub fn rms_norm<const D: usize>(x: Tensor<D>, gamma: Tensor<1>, epsilon: f64) ->
             flex::Route::Plain => {
                 let x = flex::plain(x);
                 let gamma = flex::plain(gamma);
-                return flex::from_plain(autodiff::rms_norm_flex(&x, &gamma, epsilon).0);
+                return flex::from_plain(ops::rms_norm_flex(&x, &gamma, epsilon).0);
             }
             flex::Route::Autodiff => {
-                let out = autodiff::rms_norm(flex::tracked(x), flex::tracked(gamma), epsilon);
+                let out = ops::rms_norm(flex::tracked(x), flex::tracked(gamma), epsilon);
                 return flex::from_tracked(out);
             }
             flex::Route::Composed => {}
@@ -65,10 +66,10 @@ pub fn softmax_last<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     #[cfg(feature = "flex")]
     match flex::route(&[&x]) {
         flex::Route::Plain => {
-            return flex::from_plain(autodiff::softmax_last_flex(&flex::plain(x)));
+            return flex::from_plain(ops::softmax_last_flex(&flex::plain(x)));
         }
         flex::Route::Autodiff => {
-            return flex::from_tracked(autodiff::softmax_last(flex::tracked(x)));
+            return flex::from_tracked(ops::softmax_last(flex::tracked(x)));
         }
         flex::Route::Composed => {}
     }
@@ -88,20 +89,20 @@ pub fn rotary(x: Tensor<3>, heads: usize, cos: &Tensor<4>, signed_sin: &Tensor<4
         let dims = [batch, seq, heads, head_dim];
         match flex::route(&[&x]) {
             flex::Route::Plain => {
-                let tables = autodiff::RotaryTables {
+                let tables = ops::RotaryTables {
                     cos: flex::plain(cos.clone()),
                     signed_sin: flex::plain(signed_sin.clone()),
                     dims,
                 };
-                return flex::from_plain(autodiff::rotary_flex(&flex::plain(x), &tables));
+                return flex::from_plain(ops::rotary_flex(&flex::plain(x), &tables));
             }
             flex::Route::Autodiff => {
-                let tables = autodiff::RotaryTables {
+                let tables = ops::RotaryTables {
                     cos: flex::tracked(cos.clone()).into_primitive(),
                     signed_sin: flex::tracked(signed_sin.clone()).into_primitive(),
                     dims,
                 };
-                return flex::from_tracked(autodiff::rotary(flex::tracked(x), tables));
+                return flex::from_tracked(ops::rotary(flex::tracked(x), tables));
             }
             flex::Route::Composed => {}
         }

@@ -16,9 +16,8 @@ use burn::tensor::Shape;
 use super::flex::{tensor as flex_tensor, values};
 use super::kernels;
 
-pub(super) fn swiglu_flex(gate: FlexTensor, up: &FlexTensor) -> FlexTensor {
-    let shape = gate.shape();
-    flex_tensor(kernels::swiglu(&values(&gate), &values(up)), shape)
+pub(super) fn swiglu_flex(gate: &FlexTensor, up: &FlexTensor) -> FlexTensor {
+    flex_tensor(kernels::swiglu(&values(gate), &values(up)), gate.shape())
 }
 
 pub(super) fn swiglu(
@@ -46,7 +45,7 @@ pub(super) fn swiglu(
         }
     }
 
-    let output = swiglu_flex(gate.primitive().clone(), up.primitive());
+    let output = swiglu_flex(gate.primitive(), up.primitive());
     match SwigluBackward
         .prepare::<NoCheckpointing>([gate.node(), up.node()])
         .compute_bound()
