@@ -106,7 +106,7 @@ pub fn rotary(
     out
 }
 
-/// One half of a rotated row: `own·cos + other·sin`, element-wise.
+/// One half of a rotated row (or of its gradient): `own·cos + other·sin`, element-wise.
 fn rotate_half_row<'a>(
     own: &'a [f32],
     other: &'a [f32],
@@ -142,20 +142,8 @@ pub fn rotary_backward(
                 let dy = &grad[((b * heads + h) * seq + s) * head_dim..][..head_dim];
                 let (first, second) = dy.split_at(half);
                 let (sin_first, sin_second) = sn.split_at(half);
-                out.extend(
-                    first
-                        .iter()
-                        .zip(second)
-                        .zip(c[..half].iter().zip(sin_second))
-                        .map(|((&own, &other), (&cos, &sin))| own * cos + other * sin),
-                );
-                out.extend(
-                    second
-                        .iter()
-                        .zip(first)
-                        .zip(c[half..].iter().zip(sin_first))
-                        .map(|((&own, &other), (&cos, &sin))| own * cos + other * sin),
-                );
+                out.extend(rotate_half_row(first, second, &c[..half], sin_second));
+                out.extend(rotate_half_row(second, first, &c[half..], sin_first));
             }
         }
     }
