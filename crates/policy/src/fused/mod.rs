@@ -26,6 +26,8 @@ use burn::tensor::activation::{silu, softmax};
 pub fn swiglu<const D: usize>(gate: Tensor<D>, up: Tensor<D>) -> Tensor<D> {
     #[cfg(feature = "flex")]
     match flex::route(&[&gate, &up]) {
+        // A broadcast is the composition's to do.
+        _ if gate.dims() != up.dims() => {}
         flex::Route::Plain => {
             return flex::from_plain(ops::swiglu_flex(&flex::plain(gate), &flex::plain(up)));
         }
@@ -55,8 +57,16 @@ pub fn rms_norm<const D: usize>(x: Tensor<D>, gamma: Tensor<1>, epsilon: f64) ->
             flex::Route::Composed => {}
         }
     }
-    let rms = (x.clone().square().mean_dim(D - 1) + epsilon).sqrt();
-    (x / rms) * gamma.unsqueeze()
+    // burn's `RmsNorm::forward`, line for line: the mean of squares in f32 whatever `x` holds.
+    let dtype = x.dtype();
+    let rms = (x
+        .clone()
+        .cast(burn::tensor::DType::F32)
+        .square()
+        .mean_dim(D - 1)
+        + epsilon)
+        .sqrt();
+    (x / rms.cast(dtype)) * gamma.unsqueeze()
 }
 
 /// `softmax(x)` over the last axis: one pass whose `exp` vectorises (flex's own fused softmax
@@ -85,7 +95,9 @@ pub fn rotary(x: Tensor<3>, heads: usize, cos: &Tensor<4>, signed_sin: &Tensor<4
     let [batch, seq, width] = x.dims();
     let head_dim = width / heads;
     #[cfg(feature = "flex")]
-    if cos.dtype() == burn::tensor::DType::F32 && signed_sin.dtype() == burn::tensor::DType::F32 {
+    let per_row = cos.dims() == [batch, 1, seq, head_dim] && signed_sin.dims() == cos.dims();
+    #[cfg(feature = "flex")]
+    if per_row && cos.dtype() == burn::tensor::DType::F32 && signed_sin.dtype() == cos.dtype() {
         let dims = [batch, seq, heads, head_dim];
         match flex::route(&[&x]) {
             flex::Route::Plain => {

@@ -260,6 +260,26 @@ fn flex_f32_tensors_take_the_kernels_and_others_the_composition() {
 }
 
 #[test]
+fn broadcast_operands_run_the_composition() {
+    let device = Device::flex();
+    let (g, u) = (random([3, 4], &device), random([1, 4], &device));
+    let expected = silu(g.clone()) * u.clone();
+    close(&flat(swiglu(g, u)), &flat(expected), 1e-6, "swiglu of a broadcast row");
+
+    // Tables shared by every row ([1, 1, seq, head_dim]) broadcast in rope::apply.
+    let x = random([2, 3, 8], &device);
+    let (cos, sin) = crate::rope::tables(&[0, 1, 2], 1, 4, 10_000.0, &device);
+    let heads_first = x.clone().reshape([2, 3, 2, 4]).swap_dims(1, 2);
+    let expected = crate::rope::apply(heads_first, &cos, &sin);
+    close(
+        &flat(rotary(x, 2, &cos, &sin)),
+        &flat(expected),
+        1e-6,
+        "rotary with shared tables",
+    );
+}
+
+#[test]
 fn a_half_precision_tensor_runs_the_composition() {
     // A half-precision flex tensor is routed to burn's composition (the kernels are f32).
     let device = Device::flex();
