@@ -2,8 +2,8 @@
 //!
 //! burn composes SwiGLU, RMSNorm, the rotary embedding and the softmax's backward out of
 //! primitives: under autodiff each primitive is a pass over the tensor, a fresh allocation and
-//! a node in the graph, and the sigmoid is computed again in the backward. On the CPU these
-//! passes run on one thread each, while the matrix products use all cores. Here each is one
+//! a node in the graph. On the CPU these passes run on one thread each, while the matrix
+//! products use all cores. Here each is one
 //! pass forward and one backward ([`kernels`]), registered with burn's autodiff as one node
 //! (`ops`).
 //!

@@ -264,7 +264,12 @@ fn broadcast_operands_run_the_composition() {
     let device = Device::flex();
     let (g, u) = (random([3, 4], &device), random([1, 4], &device));
     let expected = silu(g.clone()) * u.clone();
-    close(&flat(swiglu(g, u)), &flat(expected), 1e-6, "swiglu of a broadcast row");
+    close(
+        &flat(swiglu(g, u)),
+        &flat(expected),
+        1e-6,
+        "swiglu of a broadcast row",
+    );
 
     // Tables shared by every row ([1, 1, seq, head_dim]) broadcast in rope::apply.
     let x = random([2, 3, 8], &device);
