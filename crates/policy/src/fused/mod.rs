@@ -3,9 +3,8 @@
 //! burn composes SwiGLU, RMSNorm, the rotary embedding and the softmax's backward out of
 //! primitives: under autodiff each primitive is a pass over the tensor, a fresh allocation and
 //! a node in the graph. On the CPU these passes run on one thread each, while the matrix
-//! products use all cores. Here each is one
-//! pass forward and one backward ([`kernels`]), registered with burn's autodiff as one node
-//! (`ops`).
+//! products use all cores. Here each is one pass forward and one backward ([`kernels`]),
+//! registered with burn's autodiff as one node (`ops`).
 //!
 //! The functions take and return ordinary tensors. On a flex device in f32 (with autodiff or
 //! without; not under gradient checkpointing, whose recomputation these nodes do not take part

@@ -28,6 +28,17 @@ fn flat<const D: usize>(t: Tensor<D>) -> Tensor<1> {
     t.reshape([n])
 }
 
+/// One random tensor per shape, on `device`.
+fn random_inputs<const D: usize, const N: usize>(
+    shapes: [Vec<usize>; N],
+    device: &Device,
+) -> [Tensor<D>; N] {
+    shapes.map(|shape| {
+        let dims: [usize; D] = shape.try_into().unwrap();
+        random(dims, device)
+    })
+}
+
 /// A random weighting, so that the loss `Σ w·f(x)` has a gradient that is no constant.
 fn weighted<const D: usize>(out: Tensor<D>, weights: &Tensor<D>) -> Tensor<1> {
     (out * weights.clone()).sum()
@@ -42,10 +53,7 @@ fn same_as_composition<const D: usize, const N: usize>(
     what: &str,
 ) {
     let device = Device::flex().autodiff();
-    let inputs: [Tensor<D>; N] = shapes.map(|shape| {
-        let dims: [usize; D] = shape.try_into().unwrap();
-        random(dims, &device)
-    });
+    let inputs = random_inputs::<D, N>(shapes, &device);
     let fused_inputs = inputs.clone().map(|t| t.require_grad());
     let reference_inputs = inputs.clone().map(|t| t.require_grad());
     let fused = f(&fused_inputs);
@@ -75,10 +83,7 @@ fn matches_finite_differences<const D: usize, const N: usize>(
     what: &str,
 ) {
     let device = Device::flex().autodiff();
-    let inputs: [Tensor<D>; N] = shapes.map(|shape| {
-        let dims: [usize; D] = shape.try_into().unwrap();
-        random(dims, &device)
-    });
+    let inputs = random_inputs::<D, N>(shapes, &device);
     let tracked = inputs.clone().map(|t| t.require_grad());
     let out = f(&tracked);
     let weights = random(out.dims(), &device);
