@@ -8,8 +8,6 @@ use std::path::Path;
 use burn::module::Module;
 use burn::nn::Initializer;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig};
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{DType, Device, FloatDType, Int, Tensor};
 
 use crate::cache::KvCache;
@@ -293,51 +291,9 @@ impl Attention {
         let k = fused::rotary(project(&self.k_proj, x.clone()), kv, cos, sin);
         let v = split(project(&self.v_proj, x), kv);
         let (k, v) = cache.extend(layer, k, v); // [batch, kv_heads, total, head_dim]
-        let total = k.dims()[2];
-        // Each key/value head serves group = heads/kv_heads query heads (GQA, Ainslie et al.
-        // 2023); query head i reads key/value head i / group, as Hugging Face's `repeat_kv`.
-        let group = h / kv;
         // softmax(q·kᵀ/√d + mask)·v (Vaswani et al. 2017, eq. 1)
-        let context = if !q.is_autodiff() && group == 1 && seq > 1 {
-            // Prefill and the reference / π_old log-probs: one fused kernel where the backend
-            // has one (flex), the same composition elsewhere. The additive mask
-            // `[batch, 1, seq, total]` broadcasts over heads.
-            attention(
-                q,
-                k,
-                v,
-                None,
-                Some(mask.clone()),
-                AttentionModuleOptions {
-                    scale: Some(1.0), // q is already divided by √d
-                    ..AttentionModuleOptions::default()
-                },
-            )
-        } else {
-            // Training (burn's fused attention has no backward), decoding (the keys and values
-            // are read in place from the cache, strided) and GQA. The query heads of one KV
-            // head go side by side, so K and V are never repeated:
-            // [batch, heads, seq, hd] → [batch, kv, group·seq, hd].
-            let q = q.reshape([batch, kv, group * seq, hd]);
-            let mask = if group == 1 {
-                mask.clone()
-            } else {
-                // [batch, 1, seq, total] → [batch, 1, group·seq, total]
-                mask.clone()
-                    .unsqueeze_dim::<5>(2)
-                    .expand([batch, 1, group, seq, total])
-                    .reshape([batch, 1, group * seq, total])
-            };
-            let scores = q.matmul(k.swap_dims(2, 3)) + mask; // [batch, kv, group·seq, total]
-            fused::softmax_last(scores)
-                .matmul(v) // [batch, kv, group·seq, hd]
-                .reshape([batch, h, seq, hd])
-        }; // [batch, heads, seq, head_dim]
-        // [batch, heads, seq, head_dim] → [batch, seq, heads·head_dim]
-        project(
-            &self.o_proj,
-            context.swap_dims(1, 2).reshape([batch, seq, h * hd]),
-        )
+        let context = fused::attention(q, k, v, mask); // [batch, seq, heads·head_dim]
+        project(&self.o_proj, context)
     }
 }
 

@@ -16,9 +16,13 @@
 mod kernels;
 #[cfg(feature = "flex")]
 mod ops;
+#[cfg(feature = "flex")]
+mod vectorised;
 
 use burn::tensor::Tensor;
 use burn::tensor::activation::{silu, softmax};
+use burn::tensor::module;
+use burn::tensor::ops::AttentionModuleOptions;
 
 /// `silu(gate) · up`, SwiGLU's gated product (Shazeer 2020, eq. 6), element-wise over equal
 /// shapes.
@@ -122,6 +126,85 @@ pub fn rotary(x: Tensor<3>, heads: usize, cos: &Tensor<4>, signed_sin: &Tensor<4
     crate::rope::apply(heads_first, cos, signed_sin)
 }
 
+/// Scaled dot-product attention, `softmax(q·kᵀ + mask)·v` (Vaswani et al. 2017, eq. 1), with
+/// `q` already divided by √head_dim: `q` `[batch, heads, seq, head_dim]`, `k` and `v`
+/// `[batch, kv_heads, total, head_dim]`, `mask` `[batch, 1, seq, total]` (added to the scores,
+/// not differentiated). Query head `h` reads key/value head `h / (heads / kv_heads)`
+/// (grouped-query attention, Ainslie et al. 2023), as Hugging Face's `repeat_kv`, without
+/// repeating K and V. Returns `[batch, seq, heads·head_dim]`, the heads side by side as the
+/// output projection reads them.
+///
+/// On flex in f32 it is one kernel forward and, under autodiff, one backward: burn's
+/// composition makes two batched products of small matrices, the mask's addition, the softmax
+/// and the heads' transposition each a pass, an allocation and a node, and its backward as
+/// many. Decoding (one query) takes the composition, which reads the cache strided in place
+/// where the kernel would copy it. Elsewhere, prefill without autodiff takes burn's fused
+/// `module::attention` and the rest the composition.
+pub fn attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, mask: &Tensor<4>) -> Tensor<3> {
+    let [batch, heads, seq, head_dim] = q.dims();
+    let [_, kv_heads, total, _] = k.dims();
+    #[cfg(feature = "flex")]
+    {
+        let shapes_fit = k.dims() == [batch, kv_heads, total, head_dim]
+            && v.dims() == k.dims()
+            && mask.dims() == [batch, 1, seq, total]
+            && kv_heads > 0
+            && heads.is_multiple_of(kv_heads);
+        if shapes_fit && mask.dtype() == burn::tensor::DType::F32 {
+            let dims = kernels::AttentionDims {
+                batch,
+                heads,
+                kv_heads,
+                seq,
+                total,
+                head_dim,
+            };
+            match flex::route(&[&q, &k, &v]) {
+                flex::Route::Autodiff => {
+                    let mask = flex::tracked(mask.clone()).into_primitive();
+                    let (q, k, v) = (flex::tracked(q), flex::tracked(k), flex::tracked(v));
+                    return flex::from_tracked(ops::attention(q, k, v, &mask, dims));
+                }
+                flex::Route::Plain if seq > 1 => {
+                    let [q, k, v] = [q, k, v].map(flex::plain);
+                    let mask = flex::plain(mask.clone());
+                    return flex::from_plain(ops::attention_flex(&q, &k, &v, &mask, dims).0);
+                }
+                _ => {}
+            }
+        }
+    }
+    if !q.is_autodiff() && heads == kv_heads && seq > 1 {
+        let options = AttentionModuleOptions {
+            scale: Some(1.0), // q is already divided by √d
+            ..AttentionModuleOptions::default()
+        };
+        // The mask [batch, 1, seq, total] broadcasts over heads.
+        return module::attention(q, k, v, None, Some(mask.clone()), options) // [b, h, seq, hd]
+            .swap_dims(1, 2)
+            .reshape([batch, seq, heads * head_dim]);
+    }
+    // The query heads of one KV head side by side, so that K and V are never repeated:
+    // [batch, heads, seq, hd] → [batch, kv, group·seq, hd].
+    let group = heads / kv_heads;
+    let q = q.reshape([batch, kv_heads, group * seq, head_dim]);
+    let mask = if group == 1 {
+        mask.clone()
+    } else {
+        // [batch, 1, seq, total] → [batch, 1, group·seq, total]
+        mask.clone()
+            .unsqueeze_dim::<5>(2)
+            .expand([batch, 1, group, seq, total])
+            .reshape([batch, 1, group * seq, total])
+    };
+    let scores = q.matmul(k.swap_dims(2, 3)) + mask; // [batch, kv, group·seq, total]
+    softmax_last(scores)
+        .matmul(v) // [batch, kv, group·seq, hd]
+        .reshape([batch, heads, seq, head_dim])
+        .swap_dims(1, 2) // [batch, seq, heads, hd]
+        .reshape([batch, seq, heads * head_dim])
+}
+
 /// Moving tensors between burn's `Tensor` and flex's primitives.
 #[cfg(feature = "flex")]
 mod flex {
@@ -182,6 +265,15 @@ mod flex {
         match t.as_slice::<f32>() {
             Some(slice) => Cow::Borrowed(slice),
             None => Cow::Owned(t.to_contiguous().as_slice::<f32>().unwrap().to_vec()),
+        }
+    }
+
+    /// `t`, or a contiguous copy of it when it is a strided view.
+    pub fn contiguous(t: &FlexTensor) -> FlexTensor {
+        if t.as_slice::<f32>().is_some() {
+            t.clone()
+        } else {
+            t.to_contiguous()
         }
     }
 

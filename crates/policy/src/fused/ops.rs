@@ -13,7 +13,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::tensor::Shape;
 
-use super::flex::{tensor as flex_tensor, values};
+use super::flex::{contiguous, tensor as flex_tensor, values};
 use super::kernels;
 
 pub(super) fn swiglu_flex(gate: &FlexTensor, up: &FlexTensor) -> FlexTensor {
@@ -204,6 +204,70 @@ pub(super) fn rotary(
         .stateful()
     {
         OpsKind::Tracked(prep) => prep.finish((tables, input_shape), output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    }
+}
+
+/// The context `[batch, seq, heads·head_dim]` and the probabilities ([`kernels::attention`]).
+pub(super) fn attention_flex(
+    q: &FlexTensor,
+    k: &FlexTensor,
+    v: &FlexTensor,
+    mask: &FlexTensor,
+    dims: kernels::AttentionDims,
+) -> (FlexTensor, Vec<f32>) {
+    let (context, probabilities) =
+        kernels::attention(&values(q), &values(k), &values(v), &values(mask), dims);
+    let shape = Shape::new([dims.batch, dims.seq, dims.heads * dims.head_dim]);
+    (flex_tensor(context, shape), probabilities)
+}
+
+pub(super) fn attention(
+    q: FloatTensor<Autodiff<Flex>>,
+    k: FloatTensor<Autodiff<Flex>>,
+    v: FloatTensor<Autodiff<Flex>>,
+    mask: &FlexTensor,
+    dims: kernels::AttentionDims,
+) -> FloatTensor<Autodiff<Flex>> {
+    #[derive(Debug)]
+    struct AttentionBackward;
+
+    impl Backward<Flex, 3> for AttentionBackward {
+        /// q, k and v (contiguous), the probabilities, the sizes.
+        type State = ([FlexTensor; 3], Vec<f32>, kernels::AttentionDims);
+
+        fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let ([q, k, v], probabilities, dims) = ops.state;
+            let grad = grads.consume::<Flex>(&ops.node);
+            let (grad_q, grad_k, grad_v) = kernels::attention_backward(
+                &values(&q),
+                &values(&k),
+                &values(&v),
+                &probabilities,
+                &values(&grad),
+                dims,
+            );
+            let gradients = [
+                (grad_q, q.shape()),
+                (grad_k, k.shape()),
+                (grad_v, v.shape()),
+            ];
+            for (node, (grad, shape)) in ops.parents.into_iter().zip(gradients) {
+                if let Some(node) = node {
+                    grads.register::<Flex>(node.id, flex_tensor(grad, shape));
+                }
+            }
+        }
+    }
+
+    let [q_in, k_in, v_in] = [&q, &k, &v].map(|t| contiguous(t.primitive()));
+    let (output, probabilities) = attention_flex(&q_in, &k_in, &v_in, mask, dims);
+    match AttentionBackward
+        .prepare::<NoCheckpointing>([q.node(), k.node(), v.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(([q_in, k_in, v_in], probabilities, dims), output),
         OpsKind::UnTracked(prep) => prep.finish(output),
     }
 }

@@ -4,7 +4,7 @@
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
-use super::{rms_norm, rotary, softmax_last, swiglu};
+use super::{attention, rms_norm, rotary, softmax_last, swiglu};
 
 fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
     Tensor::random(shape, Distribution::Normal(0.0, 1.5), device)
@@ -298,4 +298,93 @@ fn a_half_precision_tensor_runs_the_composition() {
     let half = |t: &Tensor<2>| t.clone().cast(burn::tensor::FloatDType::F16);
     let fused = swiglu(half(&g), half(&u)).cast(burn::tensor::FloatDType::F32);
     close(&flat(fused), &flat(silu(g) * u), 1e-2, "swiglu in f16");
+}
+
+/// The mask of 3 new positions after 2 held ones, for two rows, the second with one pad
+/// position: `[2, 1, 3, 5]`, as the model builds it.
+fn attention_mask(device: &Device) -> Tensor<4> {
+    let mut cache = crate::cache::KvCache::new(1, vec![0, 1]);
+    cache.advance(2);
+    cache.mask(3, device)
+}
+
+/// Attention as the textbook writes it: each key/value head repeated to the query heads it
+/// serves (Hugging Face's `repeat_kv`), `softmax(q·kᵀ + mask)·v`, heads side by side,
+/// returned as `[batch, seq, heads, head_dim]`.
+fn textbook_attention([q, k, v]: &[Tensor<4>; 3]) -> Tensor<4> {
+    let [batch, heads, seq, head_dim] = q.dims();
+    let [_, kv_heads, total, _] = k.dims();
+    let repeat = |t: &Tensor<4>| {
+        t.clone()
+            .unsqueeze_dim::<5>(2)
+            .expand([batch, kv_heads, heads / kv_heads, total, head_dim])
+            .reshape([batch, heads, total, head_dim])
+    };
+    let scores = q.clone().matmul(repeat(k).swap_dims(2, 3)) + attention_mask(&q.device());
+    softmax(scores, 3).matmul(repeat(v)).swap_dims(1, 2)
+}
+
+fn fused_attention([q, k, v]: &[Tensor<4>; 3]) -> Tensor<4> {
+    let [batch, heads, seq, head_dim] = q.dims();
+    let mask = attention_mask(&q.device());
+    attention(q.clone(), k.clone(), v.clone(), &mask).reshape([batch, seq, heads, head_dim])
+}
+
+#[test]
+fn attention_is_the_textbook_formula() {
+    // Four query heads on two key/value heads (grouped-query attention), and one head each.
+    for kv_heads in [2, 4] {
+        same_as_composition(
+            [
+                vec![2, 4, 3, 8],
+                vec![2, kv_heads, 5, 8],
+                vec![2, kv_heads, 5, 8],
+            ],
+            fused_attention,
+            textbook_attention,
+            &format!("attention, {kv_heads} key/value heads"),
+        );
+    }
+    matches_finite_differences(
+        [vec![2, 2, 3, 4], vec![2, 1, 5, 4], vec![2, 1, 5, 4]],
+        fused_attention,
+        "attention",
+    );
+}
+
+#[test]
+fn attention_reads_strided_values() {
+    // Values split into heads are a transposed view, as the model makes them.
+    let device = Device::flex().autodiff();
+    let [q, k, v_rows] =
+        random_inputs::<3, 3>([vec![4, 3, 4], vec![4, 5, 4], vec![2, 5, 8]], &device);
+    let run = |f: fn(&[Tensor<4>; 3]) -> Tensor<4>, weights: &Tensor<4>| {
+        let v_rows = v_rows.clone().require_grad();
+        let v = v_rows.clone().reshape([2, 5, 2, 4]).swap_dims(1, 2);
+        let inputs = [
+            q.clone().reshape([2, 2, 3, 4]),
+            k.clone().reshape([2, 2, 5, 4]),
+            v,
+        ];
+        let out = f(&inputs);
+        let grad = v_rows
+            .grad(&weighted(out.clone(), weights).backward())
+            .unwrap();
+        (out, grad)
+    };
+    let weights = random([2, 3, 2, 4], &device);
+    let (fused, fused_grad) = run(fused_attention, &weights);
+    let (expected, expected_grad) = run(textbook_attention, &weights);
+    close(
+        &flat(fused),
+        &flat(expected),
+        1e-5,
+        "attention of strided values",
+    );
+    close(
+        &flat(fused_grad),
+        &flat(expected_grad),
+        1e-5,
+        "∂/∂v through the view",
+    );
 }
