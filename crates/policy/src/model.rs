@@ -336,7 +336,11 @@ fn project(linear: &Linear, x: Tensor<3>, adapters: bool) -> Tensor<3> {
 pub(crate) fn base_product(x: Tensor<2>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<2> {
     let dtype = x.dtype();
     if weight.dtype() == dtype {
-        return burn::tensor::module::linear(x, weight, bias);
+        let product = fused::linear(x, weight); // [rows, n]
+        return match bias {
+            Some(bias) => product + bias.unsqueeze_dim(0),
+            None => product,
+        };
     }
     let product = x
         .cast(FloatDType::from(weight.dtype()))

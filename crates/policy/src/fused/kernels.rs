@@ -351,12 +351,12 @@ vectorised! {
                         }
                     }
                     let query = &q[(b * heads + h) * seq * hd..][..seq * hd];
-                    product(Matrix::rows(query, seq, hd, hd), &keys_t, width, scores, width, width, true);
+                    product(Matrix::by_rows(query, seq, hd, hd), &keys_t, width, scores, width, width, true);
                     for row in scores.chunks_exact_mut(width) {
                         softmax_in_place(row);
                     }
                     // context rows (b, ·, h) = P·v   [seq, head_dim], rows heads·head_dim apart
-                    let p = Matrix::rows(scores, seq, total, width);
+                    let p = Matrix::by_rows(scores, seq, total, width);
                     let out = &mut context[(b * seq * heads + h) * hd..];
                     product(p, values, hd, out, heads * hd, hd, false);
                 }
@@ -412,7 +412,7 @@ vectorised! {
                     let query = &q[(b * heads + h) * seq * hd..][..seq * hd];
                     // dO: rows (b, ·, h) of the gradient, heads·head_dim apart
                     let grad_out = &grad[(b * seq * heads + h) * hd..];
-                    let d_out = Matrix::rows(grad_out, seq, hd, heads * hd);
+                    let d_out = Matrix::by_rows(grad_out, seq, hd, heads * hd);
                     // dP = dO·vᵀ   [seq, width]
                     product(d_out, &values_t, width, &mut grad_scores, width, width, false);
                     // dS = P ⊙ (dP − rowsum(P ⊙ dP)); 0 wherever P is
@@ -422,13 +422,13 @@ vectorised! {
                             *d = p * (*d - dot);
                         }
                     }
-                    let ds = Matrix::rows(&grad_scores, seq, total, width);
+                    let ds = Matrix::by_rows(&grad_scores, seq, total, width);
                     // ∂L/∂q = dS·k   [seq, head_dim]
                     let grad_query = &mut grad_q[(b * heads + h) * seq * hd..][..seq * hd];
                     product(ds, keys, hd, grad_query, hd, hd, false);
                     // ∂L/∂k += dSᵀ·q and ∂L/∂v += Pᵀ·dO   [total, head_dim]
                     product(ds.transposed(), query, hd, grad_keys, hd, hd, true);
-                    let p = Matrix::rows(p, seq, total, width);
+                    let p = Matrix::by_rows(p, seq, total, width);
                     product(p.transposed(), grad_out, heads * hd, grad_values, hd, hd, true);
                 }
             }
@@ -438,8 +438,8 @@ vectorised! {
 }
 
 /// A matrix read in place: element `(r, c)` is `values[r·row_stride + c·col_stride]`.
-#[derive(Clone, Copy)]
-struct Matrix<'a> {
+#[derive(Clone, Copy, Debug)]
+pub struct Matrix<'a> {
     values: &'a [f32],
     rows: usize,
     cols: usize,
@@ -448,8 +448,32 @@ struct Matrix<'a> {
 }
 
 impl<'a> Matrix<'a> {
+    /// A view with any strides (a transposed one has `col_stride` > `row_stride`), checked
+    /// to lie inside `values`.
+    pub fn strided(
+        values: &'a [f32],
+        rows: usize,
+        cols: usize,
+        row_stride: usize,
+        col_stride: usize,
+    ) -> Self {
+        let last = (rows.max(1) - 1) * row_stride + (cols.max(1) - 1) * col_stride;
+        assert!(
+            rows == 0 || cols == 0 || last < values.len(),
+            "matrix: a {rows}×{cols} view with strides ({row_stride}, {col_stride}) overruns its {} values",
+            values.len()
+        );
+        Matrix {
+            values,
+            rows,
+            cols,
+            row_stride,
+            col_stride,
+        }
+    }
+
     /// `rows × cols` values, each row `row_stride` after the one before.
-    fn rows(values: &'a [f32], rows: usize, cols: usize, row_stride: usize) -> Self {
+    fn by_rows(values: &'a [f32], rows: usize, cols: usize, row_stride: usize) -> Self {
         Matrix {
             values,
             rows,
@@ -469,7 +493,15 @@ impl<'a> Matrix<'a> {
         column
     }
 
-    fn transposed(self) -> Self {
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    pub fn transposed(self) -> Self {
         Matrix {
             rows: self.cols,
             cols: self.rows,
@@ -478,6 +510,55 @@ impl<'a> Matrix<'a> {
             ..self
         }
     }
+}
+
+/// Products from this many multiply-adds up run on gemm's threads: burn's flex matmul's
+/// threshold, so the work is split as it was.
+const PARALLEL_PRODUCT: usize = 192 * 192 * 192;
+
+/// `a·b`, `[m, n]` row-major, for `a` `[m, k]` and `b` `[k, n]` read in place with their
+/// strides: the gemm crate's product, as burn's flex matmul runs it, without that matmul's
+/// output buffer, which is zero-filled and then copied once more to meet an alignment.
+pub fn matmul(a: Matrix<'_>, b: Matrix<'_>) -> Vec<f32> {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(b.rows, k, "matmul: inner sizes differ");
+    if k == 0 {
+        return vec![0.0; m * n];
+    }
+    let parallelism = if m.saturating_mul(n).saturating_mul(k) >= PARALLEL_PRODUCT {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    let mut out = Vec::<f32>::with_capacity(m * n);
+    // SAFETY: `a` and `b` were checked to lie in their slices (`Matrix::strided`); `out` has
+    // room for the m×n results, which gemm writes every one of (`read_dst` false: the
+    // destination is not read), so all m·n are initialised before `set_len`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a.values.as_ptr(),
+            a.col_stride as isize,
+            a.row_stride as isize,
+            b.values.as_ptr(),
+            b.col_stride as isize,
+            b.row_stride as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+        out.set_len(m * n);
+    }
+    out
 }
 
 /// Rows of `a` computed together by [`product`], and the columns of `b` per vector: 6 × 16

@@ -205,6 +205,24 @@ pub fn attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, mask: &Tensor<4>) -> 
         .reshape([batch, seq, heads * head_dim])
 }
 
+/// `x·w` for `x` `[rows, d_in]` and `w` `[d_in, d_out]`, as `x.matmul(w)`. On flex in f32 the
+/// gemm crate's product runs as in burn's matmul, into a buffer of its own (burn's is
+/// zero-filled, then copied again to meet an alignment: 5% of a GRPO step), and under
+/// autodiff its backward is two products read through transposed strides.
+pub fn linear(x: Tensor<2>, w: Tensor<2>) -> Tensor<2> {
+    #[cfg(feature = "flex")]
+    match flex::route(&[&x, &w]) {
+        flex::Route::Plain => {
+            return flex::from_plain(ops::linear_flex(flex::plain(x), flex::plain(w)));
+        }
+        flex::Route::Autodiff => {
+            return flex::from_tracked(ops::linear(flex::tracked(x), flex::tracked(w)));
+        }
+        flex::Route::Composed => {}
+    }
+    x.matmul(w)
+}
+
 /// Moving tensors between burn's `Tensor` and flex's primitives.
 #[cfg(feature = "flex")]
 mod flex {

@@ -271,3 +271,70 @@ pub(super) fn attention(
         OpsKind::UnTracked(prep) => prep.finish(output),
     }
 }
+
+/// A 2-D tensor as a [`kernels::Matrix`] over its buffer, read in place with its strides.
+fn matrix(t: &FlexTensor) -> kernels::Matrix<'_> {
+    let layout = t.layout();
+    let (shape, strides) = (layout.shape(), layout.strides());
+    let stride = |axis: usize| usize::try_from(strides[axis]).expect("made readable");
+    let values = &t.storage::<f32>()[layout.start_offset()..];
+    kernels::Matrix::strided(values, shape[0], shape[1], stride(0), stride(1))
+}
+
+/// `t`, or a contiguous copy of it if a stride is negative (a flipped view).
+fn readable(t: FlexTensor) -> FlexTensor {
+    if t.layout().strides().iter().all(|&s| s >= 0) {
+        t
+    } else {
+        t.to_contiguous()
+    }
+}
+
+/// `x·w` for `x` `[rows, d_in]`, `w` `[d_in, d_out]`.
+pub(super) fn linear_flex(x: FlexTensor, w: FlexTensor) -> FlexTensor {
+    let (x, w) = (readable(x), readable(w));
+    let (a, b) = (matrix(&x), matrix(&w));
+    let shape = Shape::new([a.rows(), b.cols()]);
+    flex_tensor(kernels::matmul(a, b), shape)
+}
+
+/// `x·w` under autodiff: `∂L/∂x = ∂L/∂y·wᵀ` and `∂L/∂w = xᵀ·∂L/∂y`, each one product read
+/// through transposed strides (no copy).
+pub(super) fn linear(
+    x: FloatTensor<Autodiff<Flex>>,
+    w: FloatTensor<Autodiff<Flex>>,
+) -> FloatTensor<Autodiff<Flex>> {
+    #[derive(Debug)]
+    struct LinearBackward;
+
+    impl Backward<Flex, 2> for LinearBackward {
+        type State = (FlexTensor, FlexTensor);
+
+        fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let (x, w) = ops.state;
+            let grad = readable(grads.consume::<Flex>(&ops.node));
+            let [x_node, w_node] = ops.parents;
+            if let Some(node) = x_node {
+                let grad_x = kernels::matmul(matrix(&grad), matrix(&w).transposed());
+                grads.register::<Flex>(node.id, flex_tensor(grad_x, x.shape()));
+            }
+            if let Some(node) = w_node {
+                let grad_w = kernels::matmul(matrix(&x).transposed(), matrix(&grad));
+                grads.register::<Flex>(node.id, flex_tensor(grad_w, w.shape()));
+            }
+        }
+    }
+
+    let output = linear_flex(x.primitive().clone(), w.primitive().clone());
+    match LinearBackward
+        .prepare::<NoCheckpointing>([x.node(), w.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let state = (readable(x.into_primitive()), readable(w.into_primitive()));
+            prep.finish(state, output)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    }
+}

@@ -4,7 +4,7 @@
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
-use super::{attention, rms_norm, rotary, softmax_last, swiglu};
+use super::{attention, linear, rms_norm, rotary, softmax_last, swiglu};
 
 fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
     Tensor::random(shape, Distribution::Normal(0.0, 1.5), device)
@@ -386,5 +386,37 @@ fn attention_reads_strided_values() {
         &flat(expected_grad),
         1e-5,
         "∂/∂v through the view",
+    );
+}
+
+#[test]
+fn linear_is_matmul() {
+    // Wide enough (40·300·300 > 192³) that gemm splits the product over threads too.
+    for [rows, d_in, d_out] in [[5, 7, 3], [40, 300, 300]] {
+        same_as_composition(
+            [vec![rows, d_in], vec![d_in, d_out]],
+            |[x, w]: &[Tensor<2>; 2]| linear(x.clone(), w.clone()),
+            |[x, w]: &[Tensor<2>; 2]| x.clone().matmul(w.clone()),
+            &format!("linear {rows}×{d_in}·{d_in}×{d_out}"),
+        );
+    }
+    matches_finite_differences(
+        [vec![3, 4], vec![4, 2]],
+        |[x, w]: &[Tensor<2>; 2]| linear(x.clone(), w.clone()),
+        "linear",
+    );
+    // A tied head multiplies by the embedding's transposed view, and a flipped view has a
+    // negative stride.
+    same_as_composition(
+        [vec![4, 6], vec![5, 6]],
+        |[x, e]: &[Tensor<2>; 2]| linear(x.clone(), e.clone().transpose()),
+        |[x, e]: &[Tensor<2>; 2]| x.clone().matmul(e.clone().transpose()),
+        "linear by a transposed view",
+    );
+    same_as_composition(
+        [vec![4, 6], vec![6, 5]],
+        |[x, w]: &[Tensor<2>; 2]| linear(x.clone().flip([1]), w.clone()),
+        |[x, w]: &[Tensor<2>; 2]| x.clone().flip([1]).matmul(w.clone()),
+        "linear of a flipped view",
     );
 }
