@@ -247,26 +247,6 @@ fn softmax_in_place(row: &mut [f32]) {
     }
 }
 
-vectorised! {
-    /// The gradient of a softmax over rows of `n`, from its output `y` and `∂L/∂y`:
-    /// `∂L/∂x = y ⊙ (dy − Σ_j dy_j·y_j)` (the softmax Jacobian `diag(y) − y·yᵀ`).
-    pub fn softmax_backward(output: &[f32], grad: &[f32], n: usize) -> Vec<f32> {
-        assert!(
-            n > 0 && output.len() == grad.len() && output.len().is_multiple_of(n),
-            "softmax_backward: sizes differ"
-        );
-        let mut grad_x = vec![0.0f32; output.len()];
-        let rows = output.chunks_exact(n).zip(grad.chunks_exact(n));
-        for ((y, dy), dx) in rows.zip(grad_x.chunks_exact_mut(n)) {
-            let dot = dot(y, dy);
-            for ((dx, &a), &b) in dx.iter_mut().zip(y).zip(dy) {
-                *dx = a * (b - dot);
-            }
-        }
-        grad_x
-    }
-}
-
 /// The sizes of one [`attention`]: queries `[batch, heads, seq, head_dim]`, keys and values
 /// `[batch, kv_heads, total, head_dim]`, the additive mask `[batch, seq, total]`.
 #[derive(Clone, Copy, Debug, PartialEq)]

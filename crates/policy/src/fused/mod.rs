@@ -1,10 +1,12 @@
-//! Fused element-wise operations for the flex backend, each with its own backward.
+//! Fused operations for the flex backend, each with its own backward: SwiGLU, RMSNorm, the
+//! rotary embedding, attention and the projections' products.
 //!
-//! burn composes SwiGLU, RMSNorm, the rotary embedding and the softmax's backward out of
-//! primitives: under autodiff each primitive is a pass over the tensor, a fresh allocation and
-//! a node in the graph. On the CPU these passes run on one thread each, while the matrix
-//! products use all cores. Here each is one pass forward and one backward ([`kernels`]),
-//! registered with burn's autodiff as one node (`ops`).
+//! burn composes SwiGLU, RMSNorm, the rotary embedding and attention out of primitives: under
+//! autodiff each primitive is a pass over the tensor, a fresh allocation and a node in the
+//! graph. On the CPU these passes run on one thread each, while the matrix products use all
+//! cores. Here each is one pass forward and one backward ([`kernels`], compiled for the CPU's
+//! widest vectors), registered with burn's autodiff as one node (`ops`). The projections call
+//! the gemm crate as burn's flex matmul does, minus that matmul's extra output copy.
 //!
 //! The functions take and return ordinary tensors. On a flex device in f32 (with autodiff or
 //! without; not under gradient checkpointing, whose recomputation these nodes do not take part
@@ -72,19 +74,13 @@ pub fn rms_norm<const D: usize>(x: Tensor<D>, gamma: Tensor<1>, epsilon: f64) ->
     (x / rms.cast(dtype)) * gamma.unsqueeze()
 }
 
-/// `softmax(x)` over the last axis: one pass whose `exp` vectorises (flex's own fused softmax
-/// calls the C library's per element), and a backward of one pass, `y ⊙ (dy − Σ dy·y)`,
-/// instead of the decomposition's five.
-pub fn softmax_last<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+/// `softmax(x)` over the last axis, for decoding's attention scores: on flex without autodiff
+/// one pass whose `exp` vectorises (flex's own softmax calls the C library's per element);
+/// elsewhere burn's. (Under autodiff on flex, [`attention`] runs the whole attention.)
+fn softmax_last<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     #[cfg(feature = "flex")]
-    match flex::route(&[&x]) {
-        flex::Route::Plain => {
-            return flex::from_plain(ops::softmax_last_flex(&flex::plain(x)));
-        }
-        flex::Route::Autodiff => {
-            return flex::from_tracked(ops::softmax_last(flex::tracked(x)));
-        }
-        flex::Route::Composed => {}
+    if let flex::Route::Plain = flex::route(&[&x]) {
+        return flex::from_plain(ops::softmax_last_flex(&flex::plain(x)));
     }
     softmax(x, D - 1)
 }

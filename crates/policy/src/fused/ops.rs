@@ -1,5 +1,5 @@
 //! The fused operations on flex tensors, and their nodes in burn's autodiff graph: the forward
-//! runs the kernel and keeps what the backward reads (inputs, or the softmax's output); the
+//! runs the kernel and keeps what the backward reads (inputs, or attention's probabilities); the
 //! backward runs the gradient kernel once and registers each tracked parent's gradient.
 
 use burn::backend::Flex;
@@ -117,37 +117,6 @@ pub(super) fn softmax_last_flex(x: &FlexTensor) -> FlexTensor {
     let shape = x.shape();
     let n = shape[shape.num_dims() - 1];
     flex_tensor(kernels::softmax(&values(x), n), shape)
-}
-
-pub(super) fn softmax_last(x: FloatTensor<Autodiff<Flex>>) -> FloatTensor<Autodiff<Flex>> {
-    #[derive(Debug)]
-    struct SoftmaxBackward;
-
-    impl Backward<Flex, 1> for SoftmaxBackward {
-        type State = FlexTensor;
-
-        fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-            let output = ops.state;
-            let grad = grads.consume::<Flex>(&ops.node);
-            let [x_node] = ops.parents;
-            if let Some(node) = x_node {
-                let shape: Shape = output.shape();
-                let n = shape[shape.num_dims() - 1];
-                let grad_x = kernels::softmax_backward(&values(&output), &values(&grad), n);
-                grads.register::<Flex>(node.id, flex_tensor(grad_x, shape));
-            }
-        }
-    }
-
-    let output = softmax_last_flex(x.primitive());
-    match SoftmaxBackward
-        .prepare::<NoCheckpointing>([x.node()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(output.clone(), output),
-        OpsKind::UnTracked(prep) => prep.finish(output),
-    }
 }
 
 /// The rotary tables `[batch, 1, seq, head_dim]` and the projection's
