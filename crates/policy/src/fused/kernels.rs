@@ -86,11 +86,7 @@ vectorised! {
     /// `[batch, seq, head_dim]`.
     pub fn rotary(x: &[f32], cos: &[f32], signed_sin: &[f32], dims: [usize; 4]) -> Vec<f32> {
         let [batch, seq, heads, head_dim] = dims;
-        let half = head_dim / 2;
-        assert!(
-            x.len() == batch * seq * heads * head_dim && cos.len() == batch * seq * head_dim,
-            "rotary: sizes differ"
-        );
+        let half = rotary_half(x.len(), cos.len(), dims, "rotary");
         let mut out = vec![0.0f32; x.len()];
         let mut rows = out.chunks_exact_mut(head_dim);
         for b in 0..batch {
@@ -108,6 +104,17 @@ vectorised! {
         }
         out
     }
+}
+
+/// Half the head size, once the rows (`x`'s or the gradient's) and the tables are checked
+/// against `dims` `[batch, seq, heads, head_dim]`.
+fn rotary_half(rows: usize, tables: usize, dims: [usize; 4], what: &str) -> usize {
+    let [batch, seq, heads, head_dim] = dims;
+    assert!(
+        rows == batch * seq * heads * head_dim && tables == batch * seq * head_dim,
+        "{what}: sizes differ"
+    );
+    head_dim / 2
 }
 
 /// One half of a rotated row (or of its gradient) into `out`: `own·cos + other·sin`,
@@ -134,11 +141,7 @@ vectorised! {
         dims: [usize; 4],
     ) -> Vec<f32> {
         let [batch, seq, heads, head_dim] = dims;
-        let half = head_dim / 2;
-        assert!(
-            grad.len() == batch * seq * heads * head_dim && cos.len() == batch * seq * head_dim,
-            "rotary_backward: sizes differ"
-        );
+        let half = rotary_half(grad.len(), cos.len(), dims, "rotary_backward");
         let mut out = vec![0.0f32; grad.len()];
         let mut rows = out.chunks_exact_mut(head_dim);
         for b in 0..batch {
@@ -266,19 +269,12 @@ impl AttentionDims {
     }
 
     fn check(&self, q: usize, kv: usize, what: &str) {
-        let &AttentionDims {
-            batch,
-            heads,
-            kv_heads,
-            seq,
-            total,
-            head_dim,
-        } = self;
+        let rows = self.batch * self.head_dim;
         assert!(
-            kv_heads > 0
-                && heads.is_multiple_of(kv_heads)
-                && q == batch * heads * seq * head_dim
-                && kv == batch * kv_heads * total * head_dim,
+            self.kv_heads > 0
+                && self.heads.is_multiple_of(self.kv_heads)
+                && q == rows * self.heads * self.seq
+                && kv == rows * self.kv_heads * self.total,
             "{what}: sizes differ"
         );
     }
