@@ -53,9 +53,10 @@ declare -A variants=(
   # of the rate: at the recipe's 3e-3 its warm-up reached 8% on `test` (seed 7)
   [larger_model]="model.hidden_size=256 model.num_hidden_layers=4 model.num_attention_heads=8 model.intermediate_size=768 sft.learning_rate=1e-3"
   [larger_model_slow]="model.hidden_size=256 model.num_hidden_layers=4 model.num_attention_heads=8 model.intermediate_size=768 sft.learning_rate=1e-3 grpo.learning_rate=1e-4"
+  [larger_model_slow_dynamic]="model.hidden_size=256 model.num_hidden_layers=4 model.num_attention_heads=8 model.intermediate_size=768 sft.learning_rate=1e-3 grpo.learning_rate=1e-4 grpo.dynamic_sampling=true"
 )
 order=(default kl longer more_grpo dynamic_sampling dynamic_sampling_300 unlabelled_prompts short_warmup warmup_400
-  wordings_24 wordings_96 larger_model larger_model_slow)
+  wordings_24 wordings_96 larger_model larger_model_slow larger_model_slow_dynamic)
 [ $# -gt 0 ] && order=("$@")
 
 for name in "${order[@]}"; do
