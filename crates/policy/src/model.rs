@@ -335,17 +335,12 @@ fn project(linear: &Linear, x: Tensor<3>, adapters: bool) -> Tensor<3> {
 /// stays in `x`'s dtype.
 pub(crate) fn base_product(x: Tensor<2>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<2> {
     let dtype = x.dtype();
-    if weight.dtype() == dtype {
-        let product = fused::linear(x, weight); // [rows, n]
-        return match bias {
-            Some(bias) => product + bias.unsqueeze_dim(0),
-            None => product,
-        };
-    }
-    let product = x
-        .cast(FloatDType::from(weight.dtype()))
-        .matmul(weight)
-        .cast(FloatDType::from(dtype)); // [rows, n]
+    let product = if weight.dtype() == dtype {
+        fused::linear(x, weight)
+    } else {
+        let narrow = x.cast(FloatDType::from(weight.dtype()));
+        fused::linear(narrow, weight).cast(FloatDType::from(dtype))
+    }; // [rows, n]
     match bias {
         Some(bias) => product + bias.unsqueeze_dim(0),
         None => product,

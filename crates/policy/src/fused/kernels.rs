@@ -450,13 +450,7 @@ impl<'a> Matrix<'a> {
 
     /// `rows × cols` values, each row `row_stride` after the one before.
     fn by_rows(values: &'a [f32], rows: usize, cols: usize, row_stride: usize) -> Self {
-        Matrix {
-            values,
-            rows,
-            cols,
-            row_stride,
-            col_stride: 1,
-        }
+        Matrix::strided(values, rows, cols, row_stride, 1)
     }
 
     /// Column `p` of rows `first..first + R`.

@@ -261,8 +261,12 @@ fn readable(t: FlexTensor) -> FlexTensor {
 
 /// `x·w` for `x` `[rows, d_in]`, `w` `[d_in, d_out]`.
 pub(super) fn linear_flex(x: FlexTensor, w: FlexTensor) -> FlexTensor {
-    let (x, w) = (readable(x), readable(w));
-    let (a, b) = (matrix(&x), matrix(&w));
+    product(&readable(x), &readable(w))
+}
+
+/// `x·w` of two [`readable`] matrices.
+fn product(x: &FlexTensor, w: &FlexTensor) -> FlexTensor {
+    let (a, b) = (matrix(x), matrix(w));
     let shape = Shape::new([a.rows(), b.cols()]);
     flex_tensor(kernels::matmul(a, b), shape)
 }
@@ -294,16 +298,17 @@ pub(super) fn linear(
         }
     }
 
-    let output = linear_flex(x.primitive().clone(), w.primitive().clone());
+    let (x_in, w_in) = (
+        readable(x.primitive().clone()),
+        readable(w.primitive().clone()),
+    );
+    let output = product(&x_in, &w_in);
     match LinearBackward
         .prepare::<NoCheckpointing>([x.node(), w.node()])
         .compute_bound()
         .stateful()
     {
-        OpsKind::Tracked(prep) => {
-            let state = (readable(x.into_primitive()), readable(w.into_primitive()));
-            prep.finish(state, output)
-        }
+        OpsKind::Tracked(prep) => prep.finish((x_in, w_in), output),
         OpsKind::UnTracked(prep) => prep.finish(output),
     }
 }
