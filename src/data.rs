@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use grpo::policy::ChatTemplate;
 use grpo::recipe::TaskConfig;
-use grpo::trainer::{EvalSettings, pass_rates};
+use grpo::trainer::{EvalSettings, check_pass_band, pass_rates};
 use grpo::verifiers::VerifierSet;
 use grpo_base::AtomicFile;
 use grpo_data::tasks::Split;
@@ -255,13 +255,8 @@ fn compared_text(value: &Value) -> Option<std::borrow::Cow<'_, str>> {
 }
 
 fn filter(args: &FilterArgs) -> Result<()> {
-    let band_ok = |p: f64| (0.0..=1.0).contains(&p);
-    if !(band_ok(args.min_pass) && band_ok(args.max_pass) && args.min_pass <= args.max_pass) {
-        bail!(
-            "--min-pass and --max-pass must satisfy 0 <= min <= max <= 1, got {} and {}",
-            args.min_pass,
-            args.max_pass
-        );
+    if let Err(why) = check_pass_band(args.min_pass, args.max_pass) {
+        bail!("--min-pass, --max-pass: {why}");
     }
     if args.k == 0 {
         bail!("-k must be at least 1");
@@ -317,7 +312,8 @@ fn filter(args: &FilterArgs) -> Result<()> {
         &prompted,
         &settings,
         &mut |done| progress.inc(done as u64),
-    )?;
+    )?
+    .rates;
     progress.finish_and_clear();
     let mut kept = AtomicFile::create(&args.output)?;
     let mut removed = args.removed.as_ref().map(AtomicFile::create).transpose()?;

@@ -416,3 +416,144 @@ fn sft_learns_the_labelled_rows_and_grpo_prompts_are_every_row() {
         "{message}"
     );
 }
+
+/// A verifier whose verdict the prompt decides: `easy …` always passes, `hard …` never, and
+/// `both …` passes when the completion's first byte is even — a fresh model's coin toss. So
+/// each prompt's pass rate band is known before anything is sampled.
+struct ByPrompt;
+
+impl grpo::verifiers::Verifier for ByPrompt {
+    fn verify(
+        &self,
+        sample: &grpo::verifiers::Sample<'_>,
+    ) -> Result<grpo::verifiers::Score, grpo::verifiers::VerifyError> {
+        let even = sample.completion.bytes().next().is_some_and(|b| b % 2 == 0);
+        let correct = match sample.prompt.split(' ').next() {
+            Some("easy") => true,
+            Some("both") => even,
+            _ => false,
+        };
+        Ok(grpo::verifiers::Score {
+            reward: f32::from(u8::from(correct)),
+            correct: Some(correct),
+            details: String::new(),
+            members: Vec::new(),
+        })
+    }
+
+    fn is_bounded(&self) -> bool {
+        true
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoSettings {}
+
+/// `[pass_rate_filter]`: GRPO draws only the prompts the warm-up solves sometimes; what it kept
+/// is in `results.json`; its sampling's token passes (each prompt prefilled once, one-token
+/// completions need no decoding pass) join the control arm's budget. A band that keeps nothing,
+/// or is not a band, is an error naming the section.
+#[test]
+fn the_pass_rate_filter_keeps_the_band_and_charges_the_control() {
+    use grpo::policy::{ByteTokenizer, Tokenizer};
+
+    let dir = tempfile::tempdir().unwrap();
+    let write_rows = |name: &str, kinds: &[&str]| {
+        let path = dir.path().join(name);
+        let lines: Vec<String> = kinds
+            .iter()
+            .flat_map(|kind| (1..=4).map(move |i| format!("{kind} {i}")))
+            .map(|prompt| serde_json::json!({"prompt": prompt, "answer": "1"}).to_string())
+            .collect();
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        path
+    };
+    let rows = write_rows("rows.jsonl", &["easy", "hard", "both"]);
+    let text = |rows: &std::path::Path, band: &str| {
+        format!(
+            "name = \"band\"\nseed = 3\nsft_control = true\n\
+             [model]\nhidden_size = 16\nnum_hidden_layers = 1\nnum_attention_heads = 2\n\
+             intermediate_size = 32\n\
+             [task]\nkind = \"jsonl\"\ntrain_file = {rows:?}\n\
+             [sft]\nbatch_size = 2\nmax_steps = 1\ntarget_field = \"answer\"\n\
+             [pass_rate_filter]\nk = 16\n{band}\n\
+             [grpo]\nprompts_per_step = 2\nnum_generations = 4\nmicro_batch_size = 8\n\
+             max_steps = 4\nmax_completion_length = 1\nlog_completions = 8\n\
+             [[verifiers]]\nkind = \"by_prompt\"\n"
+        )
+    };
+    let mut registry = grpo::verifiers::Registry::default();
+    registry
+        .register("by_prompt", |_: NoSettings| {
+            Ok::<_, std::convert::Infallible>(ByPrompt)
+        })
+        .unwrap();
+    let run = Run::from_str_with(&text(&rows, ""), "band.toml", &registry).unwrap();
+    let out = dir.path().join("run");
+    let results = run.execute(&out, &Device::flex(), false).unwrap();
+
+    let found = &results.pass_rate_filter["grpo"];
+    assert_eq!(
+        (
+            found.estimated,
+            found.kept,
+            found.never_solved,
+            found.always_solved
+        ),
+        (12, 4, 4, 4),
+        "{found:?}"
+    );
+    let logged = std::fs::read_to_string(out.join("grpo/completions.jsonl")).unwrap();
+    let prompts: Vec<String> = logged
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["prompt"].to_string())
+        .collect();
+    assert!(
+        !prompts.is_empty() && prompts.iter().all(|p| p.starts_with("\"both ")),
+        "{prompts:?}"
+    );
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(saved["pass_rate_filter"]["grpo"]["kept"], 4);
+
+    let tokens = |text: &str| ByteTokenizer.encode(text).len();
+    let prompt_tokens: usize = (1..=4)
+        .flat_map(|i| ["easy", "hard", "both"].map(|kind| tokens(&format!("{kind} {i}"))))
+        .sum();
+    assert_eq!(found.token_passes, prompt_tokens);
+    // The control: (GRPO's token passes + the filter's) / (3 per trained token × an SFT step's
+    // tokens: 2 rows of prompt, target and EOS).
+    let grpo_passes: f64 = read_metrics(&out.join("grpo/metrics.jsonl"))
+        .unwrap()
+        .iter()
+        .map(|m| m["compute/token_passes"])
+        .sum();
+    let sft_step = 3.0 * 2.0 * (tokens("easy 1") + tokens("1") + 1) as f64;
+    let control_steps = read_metrics(&out.join("sft_control/metrics.jsonl"))
+        .unwrap()
+        .len();
+    let with_filter = ((grpo_passes + prompt_tokens as f64) / sft_step).round() as usize;
+    assert_eq!(control_steps, with_filter);
+    assert_ne!(with_filter, (grpo_passes / sft_step).round() as usize);
+
+    let no_band = write_rows("edges.jsonl", &["easy", "hard"]);
+    let run = Run::from_str_with(&text(&no_band, ""), "band.toml", &registry).unwrap();
+    let error = run
+        .execute(&dir.path().join("edges"), &Device::flex(), false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("[pass_rate_filter]") && error.contains("never solved 4, always solved 4"),
+        "{error}"
+    );
+    let reversed = text(&rows, "min_pass = 0.9\nmax_pass = 0.1");
+    let error = Run::from_str_with(&reversed, "band.toml", &registry)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.starts_with("band.toml:16: [pass_rate_filter]") && error.contains("min_pass"),
+        "{error}"
+    );
+}

@@ -18,6 +18,8 @@
 //! r = 16                  # (and `[model] base_dtype = "bf16"` holds the frozen base in bf16)
 //! [sft]                   # SftConfig: the warm-up
 //! max_steps = 500
+//! [pass_rate_filter]      # before GRPO: keep the prompts the warm-up solves sometimes
+//! k = 8                   # (min_pass = 0.01, max_pass = 0.99, max_prompts = all)
 //! [grpo]                  # GrpoConfig
 //! max_steps = 200
 //! [[verifiers]]           # as in a V.toml
@@ -57,6 +59,8 @@ pub struct RunConfig {
     /// Train LoRA adapters on the frozen model instead of the whole model, in the GRPO phase
     /// and the control arm (the warm-up, if any, trains the model the adapters sit on).
     pub lora: Option<LoraConfig>,
+    /// Before GRPO, keep only the prompts within a band of pass rates under the warm-up model.
+    pub pass_rate_filter: Option<PassRateFilter>,
     pub grpo: GrpoConfig,
     /// Roll out through an environment (multi-turn episodes, tool calls); evaluation of every
     /// arm runs episodes too.
@@ -101,6 +105,50 @@ impl Default for ModelConfig {
     }
 }
 
+/// `[pass_rate_filter]`: an offline difficulty filter. Before GRPO, each training prompt's pass
+/// rate under the warm-up model is estimated from `k` completions (sampled as GRPO samples:
+/// its temperature, `max_completion_length` and environment), and GRPO draws its prompts only
+/// from those within `min_pass ..= max_pass` — a prompt solved always or never gives a group
+/// of equal rewards, so no gradient. GRPO's `dynamic_sampling` is the online counterpart (it
+/// resamples such groups every step). The estimate's token passes count in the SFT control's
+/// budget, as dynamic sampling's extra rounds do.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PassRateFilter {
+    /// Completions sampled per prompt.
+    pub k: usize,
+    /// The lowest pass rate kept (the default drops prompts never solved).
+    pub min_pass: f64,
+    /// The highest pass rate kept (the default drops prompts always solved).
+    pub max_pass: f64,
+    /// Estimate only the first this many training prompts (default: all of them). Each costs
+    /// `k` completions, which the control arm is given too.
+    pub max_prompts: Option<usize>,
+}
+
+impl Default for PassRateFilter {
+    fn default() -> Self {
+        PassRateFilter {
+            k: 8,
+            min_pass: 0.01,
+            max_pass: 0.99,
+            max_prompts: None,
+        }
+    }
+}
+
+impl PassRateFilter {
+    fn validate(&self) -> std::result::Result<(), String> {
+        if self.k == 0 {
+            return Err("k: a pass rate needs at least one completion per prompt".into());
+        }
+        if self.max_prompts == Some(0) {
+            return Err("max_prompts: 0 prompts leaves GRPO nothing to train on".into());
+        }
+        grpo_trainer::check_pass_band(self.min_pass, self.max_pass)
+    }
+}
+
 /// The dtype of a frozen base, as a run file names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -134,6 +182,7 @@ struct RunFile {
     sft_control: bool,
     no_environment_control: Option<Spanned<bool>>,
     lora: Option<Spanned<LoraConfig>>,
+    pass_rate_filter: Option<Spanned<PassRateFilter>>,
     grpo: Option<Spanned<GrpoConfig>>,
     environment: Option<Spanned<EnvironmentConfig>>,
     #[serde(default)]
@@ -162,6 +211,18 @@ pub(crate) fn parse(text: &str, origin: &str, registry: &Registry) -> Result<Par
     let lora = file
         .lora
         .map(|lora| checked(lora, "lora", LoraConfig::validate, text, origin))
+        .transpose()?;
+    let pass_rate_filter = file
+        .pass_rate_filter
+        .map(|f| {
+            checked(
+                f,
+                "pass_rate_filter",
+                PassRateFilter::validate,
+                text,
+                origin,
+            )
+        })
         .transpose()?;
     let model = match file.model {
         None => ModelConfig::default(),
@@ -216,6 +277,7 @@ pub(crate) fn parse(text: &str, origin: &str, registry: &Registry) -> Result<Par
         sft_control: file.sft_control,
         no_environment_control: control.is_some_and(|c| c.into_inner()),
         lora,
+        pass_rate_filter,
         grpo,
         environment,
     };

@@ -30,9 +30,9 @@ mod seeds;
 pub mod stats;
 mod task;
 
-pub use config::{BaseDtype, ModelConfig, RunConfig};
+pub use config::{BaseDtype, ModelConfig, PassRateFilter, RunConfig};
 pub use error::{RecipeError, Result};
 pub use overrides::apply_overrides;
-pub use run::{Results, Run, load_model};
+pub use run::{Filtered, Results, Run, load_model};
 pub use seeds::{SeedResults, summarize};
 pub use task::{EvalSet, Files, Generated, TaskConfig};

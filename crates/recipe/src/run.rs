@@ -16,13 +16,13 @@ use grpo_policy::{
     ByteTokenizer, CausalLm, ChatMessage, ChatTemplate, HfTokenizer, LmConfig, Tokenizer,
 };
 use grpo_trainer::{
-    EvalSettings, GrpoTrainer, Metrics, SftConfig, SftTrainer, evaluate, read_metrics,
+    EvalSettings, GrpoTrainer, Metrics, SftConfig, SftTrainer, evaluate, pass_rates, read_metrics,
 };
 use grpo_verifiers::{Registry, VerifierSet};
 use serde::{Deserialize, Serialize};
 
 use crate::chart::run_charts;
-use crate::config::{RunConfig, parse, without_environment};
+use crate::config::{PassRateFilter, RunConfig, parse, without_environment};
 use crate::error::{RecipeError, Result};
 use crate::overrides::apply_overrides;
 use crate::task::{EvalSet, row_at};
@@ -48,6 +48,22 @@ pub struct Results {
     pub rows: BTreeMap<String, usize>,
     pub wall_s: f64,
     pub phases_s: BTreeMap<String, f64>,
+    /// With `[pass_rate_filter]`: what it kept, per GRPO arm (`grpo`, `no_env_grpo`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pass_rate_filter: BTreeMap<String, Filtered>,
+}
+
+/// What `[pass_rate_filter]` found among the prompts it estimated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Filtered {
+    pub estimated: usize,
+    /// Prompts within the band: GRPO's prompts.
+    pub kept: usize,
+    pub never_solved: usize,
+    pub always_solved: usize,
+    pub mean_pass_rate: f64,
+    /// The estimate's sampling, counted in the control arm's budget.
+    pub token_passes: usize,
 }
 
 impl Results {
@@ -367,6 +383,7 @@ impl Run {
                 .collect(),
             wall_s: 0.0,
             phases_s: BTreeMap::new(),
+            pass_rate_filter: BTreeMap::new(),
         };
         let arm = Arm {
             prefix: "",
@@ -381,7 +398,12 @@ impl Run {
         // The control arm: as much compute, spent on SFT.
         if self.config.sft_control {
             let sft = self.config.sft.clone().unwrap_or_default();
-            let steps = self.matched_sft_steps(&metrics, labelled, &sft, tokenizer.as_ref());
+            let mut spent = metrics.clone();
+            if let Some(filter) = results.pass_rate_filter.get("grpo") {
+                // The filter's sampling is GRPO's spending too, as if one more step.
+                spent.push([("compute/token_passes".into(), filter.token_passes as f64)].into());
+            }
+            let steps = self.matched_sft_steps(&spent, labelled, &sft, tokenizer.as_ref());
             eprintln!("control: {steps} more SFT steps (the GRPO phase's compute)");
             let t = Instant::now();
             let mut control = SftTrainer::new(
@@ -490,6 +512,26 @@ impl Run {
 
         let grpo = format!("{}grpo", arm.prefix);
         let t = Instant::now();
+        let filtered;
+        let train = match &self.config.pass_rate_filter {
+            None => train,
+            Some(filter) => {
+                let (kept, found) =
+                    self.filter_prompts(filter, &warm, tokenizer.as_ref(), train, environment)?;
+                eprintln!(
+                    "{grpo}: pass-rate filter kept {} of {} prompts (never solved {}, always \
+                     solved {}, mean pass rate {:.3})",
+                    found.kept,
+                    found.estimated,
+                    found.never_solved,
+                    found.always_solved,
+                    found.mean_pass_rate
+                );
+                results.pass_rate_filter.insert(grpo.clone(), found);
+                filtered = kept;
+                &filtered[..]
+            }
+        };
         let grpo_dir = arm.dir.join("grpo");
         let mut trainer = if resume && grpo_trainer::latest_checkpoint(&grpo_dir)?.is_some() {
             GrpoTrainer::resume(
@@ -539,6 +581,69 @@ impl Run {
             arm.dir,
         )?;
         Ok((warm, metrics, tokenizer))
+    }
+
+    /// The prompts of `train` that `filter` keeps under `model`, and what it found. Errors when
+    /// none is kept: GRPO would have nothing to learn from.
+    fn filter_prompts(
+        &self,
+        filter: &PassRateFilter,
+        model: &CausalLm,
+        tokenizer: &dyn Tokenizer,
+        train: &[Row],
+        environment: Option<&dyn Environment>,
+    ) -> Result<(Vec<Row>, Filtered)> {
+        let pool = &train[..filter.max_prompts.unwrap_or(usize::MAX).min(train.len())];
+        let settings = EvalSettings {
+            num_samples: filter.k,
+            ..self.eval_settings()
+        };
+        let progress = indicatif::ProgressBar::new(pool.len() as u64).with_style(
+            indicatif::ProgressStyle::with_template(
+                "pass-rate filter {bar:30} {human_pos}/{human_len} prompts ({eta} left)",
+            )
+            .expect("valid template"),
+        );
+        let estimate = pass_rates(
+            model,
+            tokenizer,
+            &self.verifiers,
+            environment.map(|e| (e, self.config.grpo.max_turns)),
+            pool,
+            &settings,
+            &mut |done| progress.inc(done as u64),
+        )?;
+        progress.finish_and_clear();
+        let rates = &estimate.rates;
+        let kept: Vec<Row> = pool
+            .iter()
+            .zip(rates)
+            .filter(|(_, rate)| (filter.min_pass..=filter.max_pass).contains(*rate))
+            .map(|(row, _)| row.clone())
+            .collect();
+        let found = Filtered {
+            estimated: pool.len(),
+            kept: kept.len(),
+            never_solved: rates.iter().filter(|r| **r == 0.0).count(),
+            always_solved: rates.iter().filter(|r| **r == 1.0).count(),
+            mean_pass_rate: rates.iter().sum::<f64>() / rates.len().max(1) as f64,
+            token_passes: estimate.token_passes,
+        };
+        if kept.is_empty() {
+            return Err(RecipeError::config(
+                "[pass_rate_filter]",
+                format!(
+                    "no prompt of {} has a pass rate within {} ..= {} (never solved {}, always \
+                     solved {}): GRPO would have nothing to learn from",
+                    found.estimated,
+                    filter.min_pass,
+                    filter.max_pass,
+                    found.never_solved,
+                    found.always_solved
+                ),
+            ));
+        }
+        Ok((kept, found))
     }
 
     /// Warns when warm-up targets, played through the arm's environment, are longer than

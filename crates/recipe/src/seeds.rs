@@ -202,6 +202,7 @@ mod tests {
             rows: BTreeMap::from([("test".to_owned(), 100)]),
             wall_s: 1.0,
             phases_s: BTreeMap::new(),
+            pass_rate_filter: BTreeMap::new(),
         }
     }
 

@@ -11,7 +11,9 @@
 //!   the batch).
 //!
 //! A compute-matched comparison — the SFT control arm of a recipe — sums the GRPO run's
-//! `compute/token_passes` and spends as many on SFT steps: [`matched_sft_steps`].
+//! `compute/token_passes` and spends as many on SFT steps: [`matched_sft_steps`]. Sampling
+//! outside the steps that serves GRPO (a pass-rate filter's, [`crate::PassRates`]) is counted
+//! the same way and added.
 
 use crate::metrics::Metrics;
 
@@ -23,6 +25,18 @@ pub fn matched_sft_steps(grpo: &[Metrics], sft_tokens_per_step: f64) -> usize {
         .filter_map(|m| m.get("compute/token_passes"))
         .sum();
     (spent / (3.0 * sft_tokens_per_step).max(1.0)).round() as usize
+}
+
+/// The token passes of one sampler call: each prompt prefilled once (the K completions share
+/// it), then each sampled token but a completion's last forwarded to draw the next.
+pub(crate) fn sampling_passes(rollouts: &grpo_sampler::Rollouts) -> usize {
+    let prefill: usize = rollouts.prompt_ids.iter().map(Vec::len).sum();
+    let decode: usize = rollouts
+        .completions
+        .iter()
+        .map(|c| c.token_ids.len().saturating_sub(1))
+        .sum();
+    prefill + decode
 }
 
 #[cfg(test)]

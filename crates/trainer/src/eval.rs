@@ -62,7 +62,7 @@ pub fn evaluate<M: LanguageModel>(
     let mut tool_calls = 0usize;
     let mut pass_k_sum = 0.0f64;
     for (chunk_index, chunk) in rows.chunks(CHUNK).enumerate() {
-        let outcomes = score(
+        let (outcomes, _) = score(
             model,
             tokenizer,
             verifiers,
@@ -80,7 +80,7 @@ pub fn evaluate<M: LanguageModel>(
             }
         }
         if settings.num_samples > 0 {
-            let correct = sampled_correct(
+            let (correct, _) = sampled_correct(
                 model,
                 tokenizer,
                 verifiers,
@@ -107,6 +107,16 @@ pub fn evaluate<M: LanguageModel>(
     })
 }
 
+/// Each row's pass rate under a model ([`pass_rates`]), and what estimating them cost.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PassRates {
+    /// Per row, in the rows' order: the share of its completions judged correct.
+    pub rates: Vec<f64>,
+    /// The sampling's token passes, counted as a GRPO step's sampling is
+    /// ([`crate::compute`]): what a compute-matched control must be given for it.
+    pub token_passes: usize,
+}
+
 /// Each row's pass rate under `model`: the share of `settings.num_samples` completions
 /// sampled at `settings.temperature` that the verifiers judge correct (the same draws as
 /// [`evaluate`]'s pass@k). What a difficulty filter keeps or drops a prompt by: a prompt
@@ -120,7 +130,7 @@ pub fn pass_rates<M: LanguageModel>(
     rows: &[Row],
     settings: &EvalSettings,
     progress: &mut dyn FnMut(usize),
-) -> Result<Vec<f64>> {
+) -> Result<PassRates> {
     if settings.num_samples == 0 {
         return Err(crate::TrainerError::config(
             "num_samples",
@@ -128,8 +138,9 @@ pub fn pass_rates<M: LanguageModel>(
         ));
     }
     let mut rates = Vec::with_capacity(rows.len());
+    let mut token_passes = 0;
     for (chunk_index, chunk) in rows.chunks(CHUNK).enumerate() {
-        let correct = sampled_correct(
+        let (correct, passes) = sampled_correct(
             model,
             tokenizer,
             verifiers,
@@ -143,13 +154,32 @@ pub fn pass_rates<M: LanguageModel>(
                 .into_iter()
                 .map(|c| c as f64 / settings.num_samples as f64),
         );
+        token_passes += passes;
         progress(chunk.len());
     }
-    Ok(rates)
+    Ok(PassRates {
+        rates,
+        token_passes,
+    })
+}
+
+/// Why `min_pass ..= max_pass` is not a band of pass rates (both within 0..=1, in order), if
+/// it is not.
+pub fn check_pass_band(min_pass: f64, max_pass: f64) -> std::result::Result<(), String> {
+    let rate = |p: f64| (0.0..=1.0).contains(&p);
+    if rate(min_pass) && rate(max_pass) && min_pass <= max_pass {
+        Ok(())
+    } else {
+        Err(format!(
+            "min_pass and max_pass must satisfy 0 <= min_pass <= max_pass <= 1, got \
+             {min_pass} and {max_pass}"
+        ))
+    }
 }
 
 /// For each row of chunk `chunk_index`, how many of its `settings.num_samples` completions,
-/// sampled at `settings.temperature` from a stream seeded by the chunk, are correct.
+/// sampled at `settings.temperature` from a stream seeded by the chunk, are correct; and the
+/// sampling's token passes.
 fn sampled_correct<M: LanguageModel>(
     model: &M,
     tokenizer: &dyn Tokenizer,
@@ -158,7 +188,7 @@ fn sampled_correct<M: LanguageModel>(
     chunk: &[Row],
     chunk_index: usize,
     settings: &EvalSettings,
-) -> Result<Vec<usize>> {
+) -> Result<(Vec<usize>, usize)> {
     let config = SamplingConfig {
         num_generations: settings.num_samples,
         temperature: settings.temperature,
@@ -167,7 +197,7 @@ fn sampled_correct<M: LanguageModel>(
         seed: grpo_base::SplitMix64::keyed(settings.seed, &[chunk_index as u64]).next_u64(),
         ..Default::default()
     };
-    let outcomes = score(
+    let (outcomes, passes) = score(
         model,
         tokenizer,
         verifiers,
@@ -176,13 +206,17 @@ fn sampled_correct<M: LanguageModel>(
         &config,
         settings,
     )?;
-    Ok(outcomes
+    let correct = outcomes
         .chunks(settings.num_samples)
         .map(|group| group.iter().filter(|(c, _, _)| *c).count())
-        .collect())
+        .collect();
+    Ok((correct, passes))
 }
 
 /// (correct, reward, tool calls) of every completion, grouped by prompt.
+type Outcomes = Vec<(bool, Option<f32>, usize)>;
+
+/// Every completion's [`Outcomes`], and the sampling's token passes.
 fn score<M: LanguageModel>(
     model: &M,
     tokenizer: &dyn Tokenizer,
@@ -191,7 +225,7 @@ fn score<M: LanguageModel>(
     rows: &[Row],
     config: &SamplingConfig,
     settings: &EvalSettings,
-) -> Result<Vec<(bool, Option<f32>, usize)>> {
+) -> Result<(Outcomes, usize)> {
     let rollouts = sample_rows(
         &Sampler::default(),
         std::slice::from_ref(model),
@@ -205,7 +239,7 @@ fn score<M: LanguageModel>(
         .iter()
         .map(|c| Sample::new(rows[c.group].prompt(), &c.text, rows[c.group].fields()))
         .collect();
-    Ok(verifiers
+    let outcomes = verifiers
         .evaluate_batch(&samples)
         .into_iter()
         .zip(&rollouts.completions)
@@ -218,7 +252,8 @@ fn score<M: LanguageModel>(
             let calls = c.outcome.as_ref().map_or(0, |o| o.tool_calls);
             (e.correct == Some(true), reward, calls)
         })
-        .collect())
+        .collect();
+    Ok((outcomes, crate::compute::sampling_passes(&rollouts)))
 }
 
 /// The unbiased pass@k estimator of Chen et al. 2021 (Codex, eq. 1): `1 − C(n−c, k) / C(n, k)`,

@@ -38,7 +38,9 @@ pub use config::{
     Schedule,
 };
 pub use error::{Result, TrainerError};
-pub use eval::{EvalResult, EvalSettings, evaluate, pass_at_k, pass_rates};
+pub use eval::{
+    EvalResult, EvalSettings, PassRates, check_pass_band, evaluate, pass_at_k, pass_rates,
+};
 pub use grpo::{Batch, GrpoTrainer, TrainRow};
 pub use metrics::{Metrics, read_metrics};
 pub use sft::{MixedTarget, SftConfig, SftTrainer};

@@ -96,7 +96,7 @@ impl<M: LanguageModel> GrpoTrainer<M> {
                 .iter()
                 .map(|c| c.token_ids.len())
                 .sum::<usize>();
-            passes += sampling_passes(&rollouts);
+            passes += crate::compute::sampling_passes(&rollouts);
             all_rewards.extend(&rewards);
             for (c, e) in rollouts.completions.iter().zip(evaluations.iter()) {
                 all_evaluations.push((e.clone(), c.token_ids.len(), c.finish_reason));
@@ -232,19 +232,6 @@ struct Group {
 /// resumed run samples what the uninterrupted one did.
 fn step_seed(seed: u64, step: usize, round: usize) -> u64 {
     grpo_base::SplitMix64::keyed(seed, &[step as u64, round as u64]).next_u64()
-}
-
-/// The token passes of one sampler call (see [`crate::compute`]): each prompt prefilled once
-/// (the K completions share it), then each sampled token but a completion's last forwarded to
-/// draw the next.
-fn sampling_passes(rollouts: &grpo_sampler::Rollouts) -> usize {
-    let prefill: usize = rollouts.prompt_ids.iter().map(Vec::len).sum();
-    let decode: usize = rollouts
-        .completions
-        .iter()
-        .map(|c| c.token_ids.len().saturating_sub(1))
-        .sum();
-    prefill + decode
 }
 
 /// What the episodes of a step did: TRL's `tools/call_frequency` (calls per episode) and
