@@ -557,3 +557,59 @@ fn the_pass_rate_filter_keeps_the_band_and_charges_the_control() {
         "{error}"
     );
 }
+
+/// `sft_control_learning_rate`: the control arm trains at its own rate (the warm-up keeps its
+/// own); without a control arm the key is an error naming its line.
+#[test]
+fn the_control_arm_trains_at_its_own_learning_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = dir.path().join("rows.jsonl");
+    let lines: Vec<String> = (1..=8)
+        .map(|i| {
+            serde_json::json!({"prompt": format!("{i}+1="), "answer": (i + 1).to_string()})
+                .to_string()
+        })
+        .collect();
+    std::fs::write(&rows, lines.join("\n")).unwrap();
+    let text = |control: &str| {
+        format!(
+            "name = \"rate\"\nseed = 3\n{control}\n\
+             [model]\nhidden_size = 16\nnum_hidden_layers = 1\nnum_attention_heads = 2\n\
+             intermediate_size = 32\n\
+             [task]\nkind = \"jsonl\"\ntrain_file = {rows:?}\n\
+             [sft]\nbatch_size = 2\nmax_steps = 2\nlearning_rate = 0.01\ntarget_field = \"answer\"\n\
+             [grpo]\nprompts_per_step = 2\nnum_generations = 2\nmicro_batch_size = 4\n\
+             max_steps = 2\nmax_completion_length = 2\n\
+             [[verifiers]]\nkind = \"arithmetic\"\n"
+        )
+    };
+    let run = Run::from_str(
+        &text("sft_control = true\nsft_control_learning_rate = 0.000123"),
+        "rate.toml",
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    run.execute(&out, &Device::flex(), false).unwrap();
+    let rates = |arm: &str| -> Vec<f64> {
+        read_metrics(&out.join(arm).join("metrics.jsonl"))
+            .unwrap()
+            .iter()
+            .map(|m| m["learning_rate"])
+            .collect()
+    };
+    assert_eq!(rates("sft"), [0.01, 0.01]);
+    let control = rates("sft_control");
+    assert!(
+        !control.is_empty() && control.iter().all(|r| (r - 0.000123).abs() < 1e-12),
+        "{control:?}"
+    );
+    let error = Run::from_str(&text("sft_control_learning_rate = 0.0001"), "rate.toml")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.starts_with("rate.toml:3: sft_control_learning_rate")
+            && error.contains("sft_control = true"),
+        "{error}"
+    );
+}

@@ -5,6 +5,7 @@
 //! name = "math_rl"
 //! seed = 7
 //! sft_control = true      # a control arm spending GRPO's compute on more SFT
+//! sft_control_learning_rate = 1e-4  # its rate (default: the warm-up's)
 //! no_environment_control = true  # with [environment]: the same run without it
 //! [model]                 # from scratch with the byte tokenizer, or `dir = "hf-model/"`
 //! hidden_size = 128
@@ -52,6 +53,9 @@ pub struct RunConfig {
     /// Also train a control arm: the warm-up model trained with SFT for as much compute as
     /// GRPO used (counted by the trainer, [`grpo_trainer::compute`]).
     pub sft_control: bool,
+    /// The control arm's learning rate, when it should not be the warm-up's: matched to
+    /// GRPO's, the two arms differ in what they learn from, not in how far a step moves.
+    pub sft_control_learning_rate: Option<f64>,
     /// With an environment: also run the recipe without it, on the same budget (SFT and GRPO
     /// steps) — a warm-up on the targets the environment would not answer, one-turn GRPO and
     /// evaluation. Its arms are `no_env_warmup` and `no_env_grpo`.
@@ -180,6 +184,7 @@ struct RunFile {
     sft: Option<Spanned<SftConfig>>,
     #[serde(default)]
     sft_control: bool,
+    sft_control_learning_rate: Option<Spanned<f64>>,
     no_environment_control: Option<Spanned<bool>>,
     lora: Option<Spanned<LoraConfig>>,
     pass_rate_filter: Option<Spanned<PassRateFilter>>,
@@ -268,6 +273,18 @@ pub(crate) fn parse(text: &str, origin: &str, registry: &Registry) -> Result<Par
                 .map_err(|why| RecipeError::config(at(), why))?;
         }
     }
+    if let Some(rate) = &file.sft_control_learning_rate {
+        let at = format!(
+            "{origin}:{}: sft_control_learning_rate",
+            grpo_base::line_at(text, rate.span().start)
+        );
+        if !file.sft_control {
+            return Err(RecipeError::config(at, "needs `sft_control = true`"));
+        }
+        if !(rate.get_ref().is_finite() && *rate.get_ref() > 0.0) {
+            return Err(RecipeError::config(at, "must be a positive number"));
+        }
+    }
     let config = RunConfig {
         name: file.name,
         seed: file.seed,
@@ -275,6 +292,7 @@ pub(crate) fn parse(text: &str, origin: &str, registry: &Registry) -> Result<Par
         task: file.task,
         sft,
         sft_control: file.sft_control,
+        sft_control_learning_rate: file.sft_control_learning_rate.map(Spanned::into_inner),
         no_environment_control: control.is_some_and(|c| c.into_inner()),
         lora,
         pass_rate_filter,

@@ -413,6 +413,10 @@ impl Run {
                 SftConfig {
                     max_steps: steps.max(1),
                     seed: sft.seed.wrapping_add(1),
+                    learning_rate: self
+                        .config
+                        .sft_control_learning_rate
+                        .unwrap_or(sft.learning_rate),
                     ..sft
                 },
                 Some(out.join("sft_control")),
