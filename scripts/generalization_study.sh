@@ -47,6 +47,8 @@ declare -A variants=(
   [dynamic_sampling]="grpo.dynamic_sampling=true"
   [dynamic_sampling_300]="grpo.dynamic_sampling=true grpo.max_steps=300"
   [unlabelled_prompts]="task.labelled_rows=2000"
+  # the control at GRPO's rate (3e-4, not the warm-up's 3e-3)
+  [matched_rate]="sft_control_learning_rate=3e-4"
   [short_warmup]="sft.max_steps=200 grpo.max_steps=300"
   [wordings_24]="WORDINGS=24"
   [wordings_96]="WORDINGS=96"
@@ -74,7 +76,7 @@ declare -A variants=(
   # sometimes but not always (k = 8), its sampling charged to the control
   [pass_rate_filter]="pass_rate_filter.max_prompts=2000"
 )
-order=(default kl longer more_grpo dynamic_sampling dynamic_sampling_300 pass_rate_filter unlabelled_prompts short_warmup warmup_400
+order=(default kl longer more_grpo dynamic_sampling dynamic_sampling_300 pass_rate_filter matched_rate unlabelled_prompts short_warmup warmup_400
   wordings_24 wordings_96 larger_model larger_model_slow larger_model_slow_dynamic larger_model_slow_dynamic_matched_rate larger_model_short_warmup tool tool_slow)
 [ $# -gt 0 ] && order=("$@")
 
